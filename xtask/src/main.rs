@@ -2,6 +2,7 @@
 //!
 //! - `install`: release bundles into the user's plugin folders ([`install`]).
 //! - `test`: every test, real hosts included, setting up what they need ([`test`]).
+//! - `hosts [PYTEST ARGS]`: build + bundle the allocation-checking plugin and run some host tests.
 //! - `bench`: our engine against transformers, speed and memory ([`bench`]).
 //! - anything else (`bundle`, `bundle-universal`, ...) goes to nice-plug-xtask unchanged.
 
@@ -18,6 +19,7 @@ fn main() -> anyhow::Result<()> {
     match command.as_deref() {
         Some("install") => install::run(args.collect()),
         Some("test") => test::run(args.collect()),
+        Some("hosts") => test::run_hosts(args.collect()),
         Some("bench") => bench::run(args.collect()),
         _ => nice_plug_xtask::main(),
     }

@@ -20,6 +20,19 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+/// `cargo xtask hosts [PYTEST ARGS]`: steps 2, 3 and 5 only, for working on one host test
+/// (`cargo xtask hosts tests/hosts/test_editor.py -k library`). Without arguments pytest runs
+/// all of `tests/hosts/`. Assumes the system packages and `.venv` are there (run `cargo xtask
+/// test` once).
+pub fn run_hosts(args: Vec<String>) -> Result<()> {
+    let root = cmd::workspace_root()?;
+    let python = deps::ensure_venv(&root)?;
+    cmd::run(&mut alloc_check_cargo(&root, "build"))?;
+    let bundles = bundles::bundle_alloc_check(&root)?;
+    let selection = if args.is_empty() { vec!["tests/hosts".to_string()] } else { args };
+    run_pytest_on(&root, &python, &bundles, &selection)
+}
+
 pub fn run(args: Vec<String>) -> Result<()> {
     if !args.is_empty() {
         bail!("`cargo xtask test` takes no arguments (got {args:?}); it always runs every test");
@@ -159,12 +172,18 @@ fn run_cargo_tests(root: &Path, bundles: &Bundles) -> Result<CargoResults> {
 
 /// pytest on the real-host tests, pointed at the allocation-checking bundles.
 fn run_pytest(root: &Path, python: &Path, bundles: &Bundles) -> Result<()> {
+    run_pytest_on(root, python, bundles, &["tests/hosts".to_string()])
+}
+
+/// pytest with `args` (paths, `-k` filters, ...) instead of the whole of `tests/hosts`.
+fn run_pytest_on(root: &Path, python: &Path, bundles: &Bundles, args: &[String]) -> Result<()> {
     let artifacts = root.join("target").join("test-artifacts");
     std::fs::create_dir_all(&artifacts)?;
     cmd::run(
         Command::new(python)
             .current_dir(root)
-            .args(["-m", "pytest", "tests/hosts", "-v", "-rA", "-p", "no:cacheprovider"])
+            .args(["-m", "pytest", "-v", "-rA", "-p", "no:cacheprovider"])
+            .args(args)
             .arg(format!("--junitxml={}", artifacts.join("pytest-junit.xml").display()))
             .env("MELODYGEN_VST3", &bundles.vst3)
             .env("MELODYGEN_CLAP", &bundles.clap)
