@@ -1,11 +1,30 @@
-//! The egui editor. GUI-thread only: it reads shared atomics and parameters and never blocks.
+//! The egui editor. GUI-thread only: it reads shared atomics and parameters and never blocks
+//! (locks it takes are held by other threads only for a copy or a push, never across work).
+//!
+//! Layout (default 960 × 640 points, see `params.rs`):
+//!
+//! ```text
+//! ┌ top bar: title · model status chip ─────────────────────────────────────────┐
+//! │ left column                          │ right column                         │
+//! │  prompt (presets / history)          │  melody view (source, capture,       │
+//! │  settings (length, guidance, seed)   │   Capture/Clear, chroma picture,     │
+//! │  Advanced (sampling, model)          │   MIDI notes)                        │
+//! │  Generate / Cancel, progress bar     │  current clip view                   │
+//! │  message / error line                │                                      │
+//! ├ bottom, full width: clip library (each row starts with its drag handle) ────┤
+//! └─────────────────────────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! Each panel is drawn by its own module; the comments marked "SLOT" are where another panel
+//! plugs in. Widgets the GUI tests click are recorded with [`super::ui_rects::record`].
 
 use super::params::MelodyGenParams;
+use super::ui_rects;
 use super::SharedState;
+use crate::worker::progress::{ProgressSnapshot, Stage};
 use nice_plug::context::gui::GuiContext;
 use nice_plug_egui::widgets::ParamSlider;
 use nice_plug_egui::{create_egui_editor, EguiEditor, EguiNiceSettings, NiceEguiApp, RepaintNotifier};
-use crate::worker::progress::{ProgressSnapshot, Stage};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -13,6 +32,12 @@ use std::sync::Arc;
 const CLIP_MESSAGE_HEIGHT: f32 = 24.0;
 /// The clip list never shrinks below one row.
 const CLIP_ROW_HEIGHT: f32 = 24.0;
+/// Width of the left (controls) column, in points; the right column takes the rest.
+const LEFT_COLUMN_WIDTH: f32 = 500.0;
+/// Initial height of the clip library at the bottom; the user can drag its top edge.
+const LIBRARY_HEIGHT: f32 = 190.0;
+/// How often the editor repaints on its own, to follow progress and the capture.
+const REPAINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The editor's application state. Lives as long as the plugin instance's editor object;
 /// everything that must survive the project is in [`MelodyGenParams`] instead.
@@ -24,6 +49,8 @@ pub struct EditorApp {
     drag: super::drag::handle::DragHandles,
     /// The model text's last resolution, so the filesystem is only asked when the text changes.
     model_check: super::model_panel::ModelCheck,
+    /// The last widget rectangles written for the GUI tests (see `ui_rects`).
+    rects_written: Option<std::collections::BTreeMap<String, [f32; 4]>>,
 }
 
 pub fn create(params: Arc<MelodyGenParams>, shared: Arc<SharedState>) -> Option<EguiEditor<EditorApp>> {
@@ -32,7 +59,14 @@ pub fn create(params: Arc<MelodyGenParams>, shared: Arc<SharedState>) -> Option<
         state,
         RepaintNotifier::new(),
         EguiNiceSettings::new().with_tile("MelodyGen"),
-        EditorApp { params, shared, gui: None, drag: Default::default(), model_check: Default::default() },
+        EditorApp {
+            params,
+            shared,
+            gui: None,
+            drag: Default::default(),
+            model_check: Default::default(),
+            rects_written: None,
+        },
     )
 }
 
@@ -48,59 +82,140 @@ impl NiceEguiApp for EditorApp {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut nice_plug_egui::Frame) {
-        let Some(gui) = self.gui.as_ref() else { return };
-        let setter = gui.param_setter();
-        let params = &self.params;
+        let Some(gui) = self.gui.clone() else { return };
 
-        ui.heading("MelodyGen");
+        egui::Panel::top("top-bar").show(ui, |ui| self.top_bar(ui));
+        egui::Panel::bottom("library")
+            .resizable(true)
+            .default_size(LIBRARY_HEIGHT)
+            .min_size(3.0 * CLIP_ROW_HEIGHT)
+            .show(ui, |ui| self.library(ui, frame));
+        egui::Panel::left("controls").resizable(false).exact_size(LEFT_COLUMN_WIDTH).show(ui, |ui| {
+            egui::ScrollArea::vertical().id_salt("controls-scroll").show(ui, |ui| self.controls(ui, &gui));
+        });
+        egui::CentralPanel::default().show(ui, |ui| {
+            egui::ScrollArea::vertical().id_salt("right-scroll").show(ui, |ui| self.right_column(ui));
+        });
+
+        ui_rects::flush(ui.ctx(), &mut self.rects_written);
+        ui.ctx().request_repaint_after(REPAINT_INTERVAL);
+    }
+
+    fn editor_closed(&mut self) {
+        self.gui = None;
+    }
+}
+
+impl EditorApp {
+    /// Title and the model status chip.
+    fn top_bar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.heading("MelodyGen");
+            ui.add_space(12.0);
+            // SLOT (model): the model status chip (model · device · quant · ready/missing).
+        });
+    }
+
+    /// Prompt, settings, Advanced, Generate/Cancel with progress, and the message line.
+    fn controls(&mut self, ui: &mut egui::Ui, gui: &GuiContext) {
+        let setter = gui.param_setter();
+        let params = self.params.clone();
+        let mut submit = false;
         {
             let mut prompt = params.prompt.write();
             // Derived each frame from the clip list (a handful of entries), never persisted.
             let history = params.clips.with(|clips| super::prompt_panel::prompt_history(clips, super::prompt_panel::HISTORY_LEN));
             ui.horizontal(|ui| {
-                ui.label("Prompt");
+                ui.strong("Prompt");
                 super::prompt_panel::show_menus(ui, &mut prompt, &history);
             });
-            ui.add(
-                egui::TextEdit::multiline(&mut *prompt)
-                    .hint_text("warm lo-fi piano with vinyl crackle, 80 bpm")
-                    .desired_rows(3)
-                    .desired_width(f32::INFINITY),
-            );
+            let response = ui
+                .add(
+                    egui::TextEdit::multiline(&mut *prompt)
+                        .hint_text("warm lo-fi piano with vinyl crackle, 80 bpm")
+                        .desired_rows(3)
+                        .desired_width(f32::INFINITY),
+                )
+                .on_hover_text(
+                    "Describe the music: genre, instruments, mood, tempo. Ctrl+Enter generates.",
+                );
+            ui_rects::record(ui.ctx(), "prompt", response.rect);
+            if response.has_focus() && ui.input(|i| i.modifiers.command && i.key_pressed(egui::Key::Enter)) {
+                submit = true;
+            }
         }
-        egui::Grid::new("levels").num_columns(2).show(ui, |ui| {
-            ui.label("Clip level");
-            ui.add(ParamSlider::for_param(&params.clip_level, &setter));
-            ui.end_row();
-            ui.label("Dry level");
-            ui.add(ParamSlider::for_param(&params.dry_level, &setter));
-            ui.end_row();
-        });
+        ui.add_space(4.0);
         {
             let mut settings = params.settings.write();
             super::settings_panel::show(ui, &mut settings);
             egui::CollapsingHeader::new("Advanced").default_open(false).show(ui, |ui| {
-                super::model_panel::show(ui, &mut settings.model, &mut self.model_check);
+                // SLOT (model): the model panel with Download replaces this call.
+                super::model_panel::show(ui, &mut settings, &mut self.model_check);
                 super::sampling_panel::show(ui, &mut settings);
             });
         }
+        egui::Grid::new("levels").num_columns(2).show(ui, |ui| {
+            ui.label("Clip level").on_hover_text("How loud the generated clip plays back in this track.");
+            ui.add(ParamSlider::for_param(&params.clip_level, &setter));
+            ui.end_row();
+            ui.label("Dry level").on_hover_text("How loud the track's own sound stays under the clip.");
+            ui.add(ParamSlider::for_param(&params.dry_level, &setter));
+            ui.end_row();
+        });
+        ui.add_space(6.0);
+        let progress = self.shared.progress.snapshot();
+        let busy = progress.stage.is_busy();
         ui.horizontal(|ui| {
             // The button raises a request directly (the dispatcher picks it up); the "Generate"
             // parameter is for automation and controllers.
-            if ui.button("Generate").clicked() {
-                self.shared.generate_requests.fetch_add(1, Ordering::Relaxed);
+            let generate = ui
+                .add_enabled(!busy, egui::Button::new(egui::RichText::new("Generate").strong()).min_size(egui::vec2(96.0, 28.0)))
+                .on_hover_text("Make a new clip from the prompt, the settings and the captured melody.")
+                .on_disabled_hover_text("A clip is being made; Cancel it to start another.");
+            ui_rects::record(ui.ctx(), "generate", generate.rect);
+            if generate.clicked() {
+                submit = true;
             }
-            if ui.button("Cancel").clicked() {
+            let cancel = ui
+                .add_enabled(busy, egui::Button::new("Cancel").min_size(egui::vec2(72.0, 28.0)))
+                .on_hover_text("Stop making this clip; nothing is saved.");
+            ui_rects::record(ui.ctx(), "cancel", cancel.rect);
+            if cancel.clicked() {
                 self.shared.cancel_requests.fetch_add(1, Ordering::Relaxed);
             }
         });
-        ui.label(progress_line(&self.shared.progress.snapshot()));
+        if submit && !busy {
+            self.shared.generate_requests.fetch_add(1, Ordering::Relaxed);
+        }
+        let bar = ui.add(progress_bar(&progress));
+        ui_rects::record(ui.ctx(), "progress", bar.rect);
+        // The dispatcher's status or error line, always in the window (never only in a log).
         let message = self.shared.message.lock().clone();
         if !message.is_empty() {
-            ui.label(message);
+            let response = if progress.stage == Stage::Failed {
+                ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {message}"))
+            } else {
+                ui.label(message)
+            };
+            ui_rects::record(ui.ctx(), "message", response.rect);
         }
+    }
+
+    /// The melody view, then the current clip view.
+    fn right_column(&mut self, ui: &mut egui::Ui) {
+        ui.strong("Melody");
+        ui.label("Press play in the host, or arm Capture, to capture the track's melody.");
         ui.separator();
-        ui.label("Clips");
+        // SLOT (library): the current clip view (waveform, playhead, play/stop/loop, level).
+    }
+
+    /// The clip library: scrolling rows, newest first, each starting with its drag handle.
+    fn library(&mut self, ui: &mut egui::Ui, frame: &mut nice_plug_egui::Frame) {
+        let params = self.params.clone();
+        let top = ui.max_rect();
+        ui_rects::record(ui.ctx(), "library", top);
+        // SLOT (library): the library panel replaces everything below in this function.
+        ui.strong("Clips");
         // Newest first, in a scroll area that leaves one line under it for the drag outcome, so
         // a long library never pushes past the window.
         let list_height = (ui.available_height() - CLIP_MESSAGE_HEIGHT).max(CLIP_ROW_HEIGHT);
@@ -109,44 +224,80 @@ impl NiceEguiApp for EditorApp {
         let row_height = ui.spacing().interact_size.y;
         let drag = &mut self.drag;
         params.clips.with(|clips| {
-            egui::ScrollArea::vertical().max_height(list_height).show_rows(ui, row_height, clips.len(), |ui, rows| {
-                for meta in clips.iter().rev().skip(rows.start).take(rows.len()) {
-                    let name = meta.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                    // A project may outlive its files: say so instead of failing.
-                    let missing = if meta.path.exists() { "" } else { " (missing)" };
-                    ui.horizontal(|ui| {
-                        drag.show(ui, frame.baseview_window(), &meta.path);
-                        ui.label(format!("{name}{missing} — \"{}\", seed {}", meta.settings.prompt, meta.settings.params.seed));
-                    });
-                }
-            });
+            egui::ScrollArea::vertical().max_height(list_height).auto_shrink([false, false]).show_rows(
+                ui,
+                row_height,
+                clips.len(),
+                |ui, rows| {
+                    for (i, meta) in clips.iter().rev().enumerate().skip(rows.start).take(rows.len()) {
+                        let name = meta.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                        // A project may outlive its files: say so instead of failing.
+                        let missing = if meta.path.exists() { "" } else { " (missing)" };
+                        ui.horizontal(|ui| {
+                            let handle = drag.show(ui, frame.baseview_window(), &meta.path);
+                            ui_rects::record(ui.ctx(), &format!("drag_handle_{i}"), handle.rect);
+                            ui.label(format!("{name}{missing} — \"{}\", seed {}", meta.settings.prompt, meta.settings.params.seed));
+                        });
+                    }
+                },
+            );
         });
         if let Some(message) = self.drag.message() {
             ui.label(message);
         }
-        ui.ctx().request_repaint_after(std::time::Duration::from_millis(100));
-    }
-
-    fn editor_closed(&mut self) {
-        self.gui = None;
     }
 }
 
-/// One line describing a job's progress.
-fn progress_line(p: &ProgressSnapshot) -> String {
+/// The progress bar of the instance's job: how far along it is and, as its text, the stage
+/// with steps, speed, time left or queue position.
+fn progress_bar(p: &ProgressSnapshot) -> egui::ProgressBar {
+    let fraction = match p.stage {
+        Stage::Generating if p.total > 0 => p.step as f32 / p.total as f32,
+        Stage::Decoding | Stage::Resampling | Stage::Writing | Stage::Done => 1.0,
+        _ => 0.0,
+    };
+    let animate = matches!(p.stage, Stage::Queued | Stage::Loading | Stage::Decoding | Stage::Resampling | Stage::Writing);
+    egui::ProgressBar::new(fraction).text(progress_text(p)).animate(animate).desired_height(20.0)
+}
+
+/// One line describing a job's progress, in plain words.
+pub fn progress_text(p: &ProgressSnapshot) -> String {
     match p.stage {
-        Stage::Idle => "Idle".into(),
-        Stage::Queued => format!("Queued: {} ahead", p.queue_position.saturating_sub(1)),
-        Stage::Loading => "Loading model…".into(),
+        Stage::Idle => "Ready".into(),
+        Stage::Queued => match p.queue_position.saturating_sub(1) {
+            0 => "Queued: next in line".into(),
+            n => format!("Queued: {n} ahead (other MelodyGen instances are generating)"),
+        },
+        Stage::Loading => "Loading the model…".into(),
         Stage::Generating => {
-            let eta = p.eta_s.map(|s| format!(", {s:.0} s left")).unwrap_or_default();
-            format!("Generating: step {} of {} ({:.1} steps/s{eta})", p.step, p.total, p.steps_per_sec)
+            let eta = p.eta_s.map(|s| format!(" · {s:.0} s left")).unwrap_or_default();
+            let speed = if p.steps_per_sec > 0.0 { format!(" · {:.1} steps/s", p.steps_per_sec) } else { String::new() };
+            format!("Generating: step {} of {}{speed}{eta}", p.step, p.total)
         }
-        Stage::Decoding => "Decoding…".into(),
-        Stage::Resampling => "Resampling…".into(),
-        Stage::Writing => "Saving clip…".into(),
-        Stage::Done => "Done".into(),
-        Stage::Failed => "Failed".into(),
+        Stage::Decoding => "Turning the result into audio…".into(),
+        Stage::Resampling => "Converting to the session's sample rate…".into(),
+        Stage::Writing => "Saving the clip…".into(),
+        Stage::Done => "Done: the new clip is in the library".into(),
+        Stage::Failed => "Failed (see the message below)".into(),
         Stage::Cancelled => "Cancelled".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(stage: Stage) -> ProgressSnapshot {
+        ProgressSnapshot { stage, queue_position: 0, step: 0, total: 0, steps_per_sec: 0.0, eta_s: None }
+    }
+
+    #[test]
+    fn progress_text_names_steps_speed_eta_and_queue() {
+        let p = ProgressSnapshot { step: 25, total: 100, steps_per_sec: 50.0, eta_s: Some(1.5), ..snapshot(Stage::Generating) };
+        assert_eq!(progress_text(&p), "Generating: step 25 of 100 · 50.0 steps/s · 2 s left");
+        let q = ProgressSnapshot { queue_position: 3, ..snapshot(Stage::Queued) };
+        assert_eq!(progress_text(&q), "Queued: 2 ahead (other MelodyGen instances are generating)");
+        let first = ProgressSnapshot { queue_position: 1, ..snapshot(Stage::Queued) };
+        assert_eq!(progress_text(&first), "Queued: next in line");
     }
 }

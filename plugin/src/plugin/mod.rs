@@ -15,6 +15,7 @@ pub mod prompt_panel;
 pub mod sampling_panel;
 pub mod settings_panel;
 pub mod state;
+pub mod ui_rects;
 
 use capture::{Capture, CaptureMode, HostTime};
 use dispatcher::Dispatcher;

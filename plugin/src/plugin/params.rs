@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Initial editor size in logical pixels.
-pub const EDITOR_WIDTH: u32 = 720;
-pub const EDITOR_HEIGHT: u32 = 480;
+pub const EDITOR_WIDTH: u32 = 960;
+pub const EDITOR_HEIGHT: u32 = 640;
 
 /// Lowest level the two level parameters reach; at the bottom the signal is muted.
 const MIN_LEVEL_DB: f32 = -60.0;
