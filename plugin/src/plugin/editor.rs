@@ -150,7 +150,7 @@ impl EditorApp {
             super::settings_panel::show(ui, &mut settings);
             egui::CollapsingHeader::new("Advanced").default_open(false).show(ui, |ui| {
                 // SLOT (model): the model panel with Download replaces this call.
-                super::model_panel::show(ui, &mut settings, &mut self.model_check);
+                super::model_panel::show(ui, &mut settings.model, &mut self.model_check);
                 super::sampling_panel::show(ui, &mut settings);
             });
         }
