@@ -10,6 +10,8 @@
 //! `Arc` is dropped (see [`Worker::shared`]).
 
 pub mod clip;
+pub mod device;
+pub mod download;
 pub mod job;
 pub mod models;
 mod musicgen_backend;

@@ -4,6 +4,7 @@
 //! `model.safetensors` or `model.safetensors.index.json` + shards, `tokenizer.json`), whether the
 //! folder was given directly or found in the HF cache.
 mod config;
+pub mod download;
 mod generation;
 mod resolve;
 mod weights;
@@ -18,7 +19,7 @@ pub use config::{
     TextEncoderConfig,
 };
 pub use generation::GenerationConfig;
-pub use resolve::{hf_cache_root, resolve_in_cache, resolve_model};
+pub use resolve::{hf_cache_root, looks_like_repo_id, resolve_in_cache, resolve_model};
 pub use weights::{get_checked, WeightFiles};
 
 use crate::engine::error::EngineError;

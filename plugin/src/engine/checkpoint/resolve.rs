@@ -1,8 +1,9 @@
 //! Turning a model argument (local folder or Hugging Face repo id) into a folder on disk.
 //!
-//! Producers either point at a folder or name a hub model they already downloaded with the HF
-//! tools; we never download anything ourselves, so a repo id is looked up in the local HF cache
-//! using the same layout and environment variables as `huggingface_hub`.
+//! Producers either point at a folder or name a hub model downloaded with the HF tools or the
+//! plugin's Download button (`super::download`, which writes the same layout); resolving never
+//! touches the network: a repo id is looked up in the local HF cache using the same layout and
+//! environment variables as `huggingface_hub`.
 use std::path::{Path, PathBuf};
 
 use crate::engine::error::EngineError;
@@ -63,7 +64,7 @@ fn cache_root_from(env: &CacheEnv) -> PathBuf {
 }
 
 /// `owner/name` with no path-like decoration: exactly one slash, no leading `.`, `/` or `~`.
-fn looks_like_repo_id(spec: &str) -> bool {
+pub fn looks_like_repo_id(spec: &str) -> bool {
     let mut parts = spec.split('/');
     let (Some(owner), Some(name), None) = (parts.next(), parts.next(), parts.next()) else {
         return false;
