@@ -87,6 +87,14 @@ pub enum EngineError {
     #[error("dtype {dtype} is not supported on {device} (use f32 on the CPU; f16/bf16 need a GPU)")]
     UnsupportedDtype { dtype: String, device: String },
 
+    /// A weight format the chosen device or dtype cannot run.
+    #[error("cannot load the decoder as {quant:#}: {reason}")]
+    UnsupportedQuant { quant: crate::engine::musicgen::Quant, reason: String },
+
+    /// A quantization name that is not one of f32, q8_0, q4k.
+    #[error(transparent)]
+    UnknownQuant(#[from] crate::engine::musicgen::UnknownQuant),
+
     /// A tensor operation failed (device, dtype, out of memory...).
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

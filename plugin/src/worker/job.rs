@@ -2,6 +2,7 @@
 
 use super::clip::{CaptureAnchor, Clip};
 use super::progress::Progress;
+pub use crate::engine::musicgen::Quant;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32};
@@ -81,6 +82,16 @@ pub struct GenerationParams {
     pub guidance: f32,
     pub greedy: bool,
     pub melody_source: MelodySource,
+    /// Weight format of the decoder (f32, q8_0, q4k). A project or clip sidecar written before
+    /// this setting existed was generated in f32, so a missing field reads as f32 (reproducing
+    /// such a clip needs the same arithmetic); new instances take [`Self::default`]'s choice.
+    #[serde(default = "legacy_quant")]
+    pub quant: Quant,
+}
+
+/// What a project or sidecar without a `quant` field was generated with.
+fn legacy_quant() -> Quant {
+    Quant::F32
 }
 
 impl Default for GenerationParams {
@@ -96,6 +107,7 @@ impl Default for GenerationParams {
             guidance: 3.0,
             greedy: false,
             melody_source: MelodySource::Audio,
+            quant: Quant::F32,
         }
     }
 }
@@ -214,5 +226,19 @@ mod tests {
             ),
             ("x", MelodySource::Midi, 250)
         );
+    }
+
+    /// Settings saved before the quant choice existed were generated in f32 and must reload as
+    /// f32, whatever new instances default to.
+    #[test]
+    fn missing_quant_reads_as_f32_and_names_round_trip() {
+        let old: JobSettings = serde_json::from_str(r#"{"prompt":"x","seed":3}"#).unwrap();
+        assert_eq!(old.params.quant, Quant::F32);
+        for q in Quant::ALL {
+            let s = JobSettings { prompt: "y".into(), params: GenerationParams { quant: q, ..Default::default() } };
+            let json = serde_json::to_string(&s).unwrap();
+            assert!(json.contains(&format!("\"quant\":\"{q:#}\"")), "{json}");
+            assert_eq!(serde_json::from_str::<JobSettings>(&json).unwrap().params.quant, q);
+        }
     }
 }

@@ -256,7 +256,7 @@ fn check_cancel(job: &Job) -> Result<(), JobError> {
 fn run_job(cache: &mut ModelCache, job: &Job) -> Result<Clip, JobError> {
     check_cancel(job)?;
     job.progress.set_stage(Stage::Loading);
-    let (model_dir, model) = cache.get(&job.settings.params.model)?;
+    let (model_dir, model) = cache.get(&job.settings.params.model, job.settings.params.quant)?;
     check_cancel(job)?;
 
     job.progress.set_stage(Stage::Generating);

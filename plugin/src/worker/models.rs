@@ -2,7 +2,7 @@
 //! the worker drives an engine. The traits keep the worker testable without real weights; the
 //! MusicGen engine implements them in `musicgen_backend.rs`.
 
-use super::job::{JobError, JobSettings, Melody};
+use super::job::{JobError, JobSettings, Melody, Quant};
 use crate::engine::wav::Audio;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -49,17 +49,19 @@ pub trait Model: Send + Sync {
 pub trait Backend: Send + Sync {
     /// Resolves a model choice (a folder or a repository id) to the folder holding its files.
     fn resolve(&self, spec: &str) -> Result<PathBuf, String>;
-    /// Loads the model in `dir`. Slow; only the worker thread calls it.
-    fn load(&self, dir: &Path) -> Result<Arc<dyn Model>, String>;
+    /// Loads the model in `dir` with its decoder weights in `quant`. Slow; only the worker
+    /// thread calls it.
+    fn load(&self, dir: &Path, quant: Quant) -> Result<Arc<dyn Model>, String>;
     /// Names the device and dtype models are loaded for; part of the cache key.
     fn device_key(&self) -> String;
 }
 
-/// Loaded models keyed by resolved folder and device. Owned by the worker thread alone, so it
+/// Loaded models keyed by resolved folder, device and weight format (two instances asking for
+/// the same model in different formats get two models; the same format shares one). Owned by the worker thread alone, so it
 /// needs no lock; the load counter is shared so tests and diagnostics can read it.
 pub struct ModelCache {
     backend: Arc<dyn Backend>,
-    models: HashMap<(PathBuf, String), Arc<dyn Model>>,
+    models: HashMap<(PathBuf, String, Quant), Arc<dyn Model>>,
     loads: Arc<AtomicU64>,
 }
 
@@ -72,10 +74,10 @@ impl ModelCache {
         }
     }
 
-    /// Returns the model for `spec`, loading it on first use. A panic in the loader is caught and
+    /// Returns the model for `spec` in `quant`, loading it on first use. A panic in the loader is caught and
     /// reported as an error; a failed load is not cached, so fixing the files and retrying works.
     /// Returns the resolved folder with the model.
-    pub fn get(&mut self, spec: &str) -> Result<(PathBuf, Arc<dyn Model>), JobError> {
+    pub fn get(&mut self, spec: &str, quant: Quant) -> Result<(PathBuf, Arc<dyn Model>), JobError> {
         let model_err = |message: String| JobError::Model {
             model: spec.to_string(),
             message,
@@ -84,11 +86,11 @@ impl ModelCache {
         let dir = catch(|| backend.resolve(spec))
             .map_err(&model_err)?
             .map_err(&model_err)?;
-        let key = (dir, self.backend.device_key());
+        let key = (dir, self.backend.device_key(), quant);
         if let Some(m) = self.models.get(&key) {
             return Ok((key.0, m.clone()));
         }
-        let model = catch(|| backend.load(&key.0))
+        let model = catch(|| backend.load(&key.0, quant))
             .map_err(&model_err)?
             .map_err(&model_err)?;
         self.loads.fetch_add(1, Ordering::Relaxed);
@@ -177,7 +179,7 @@ pub mod fake {
                 s => Ok(PathBuf::from(s)),
             }
         }
-        fn load(&self, dir: &Path) -> Result<Arc<dyn Model>, String> {
+        fn load(&self, dir: &Path, _quant: Quant) -> Result<Arc<dyn Model>, String> {
             let name = dir.to_string_lossy();
             if name.contains("corrupt") {
                 return Err(format!(
@@ -215,20 +217,26 @@ mod tests {
             }),
             loads.clone(),
         );
-        let (dir, a) = cache.get("tiny").unwrap();
-        let (_, b) = cache.get("tiny").unwrap();
+        let (dir, a) = cache.get("tiny", Quant::F32).unwrap();
+        let (_, b) = cache.get("tiny", Quant::F32).unwrap();
         assert_eq!(dir, PathBuf::from("tiny"));
         assert!(Arc::ptr_eq(&a, &b));
-        cache.get("tiny-stereo").unwrap();
+        cache.get("tiny-stereo", Quant::F32).unwrap();
         assert_eq!(loads.load(Ordering::Relaxed), 2);
+        // Another weight format of the same folder is another model; the same format is shared.
+        let (_, q) = cache.get("tiny", Quant::Q8_0).unwrap();
+        let (_, q2) = cache.get("tiny", Quant::Q8_0).unwrap();
+        assert!(!Arc::ptr_eq(&a, &q) && Arc::ptr_eq(&q, &q2));
+        assert_eq!(loads.load(Ordering::Relaxed), 3);
+        let loads_before_errors = 3;
 
-        let e = cache.get("tiny-corrupt").err().unwrap();
+        let e = cache.get("tiny-corrupt", Quant::F32).err().unwrap();
         assert!(e.to_string().contains("header is not valid JSON"), "{e}");
         assert!(e.to_string().contains("tiny-corrupt"), "{e}");
-        let e = cache.get("missing-model").err().unwrap();
+        let e = cache.get("missing-model", Quant::F32).err().unwrap();
         assert!(e.to_string().contains("no model files"), "{e}");
-        let e = cache.get("loadpanic").err().unwrap();
+        let e = cache.get("loadpanic", Quant::Q4K).err().unwrap();
         assert!(e.to_string().contains("planted loader panic"), "{e}");
-        assert_eq!((loads.load(Ordering::Relaxed), cache.len()), (2, 2));
+        assert_eq!((loads.load(Ordering::Relaxed), cache.len()), (loads_before_errors, 3));
     }
 }

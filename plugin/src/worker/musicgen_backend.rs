@@ -2,20 +2,21 @@
 //! melody into the one-hot chroma MusicGen-Melody takes, and the job's settings into a
 //! [`GenerationRequest`].
 
-use super::job::Melody;
+use super::job::{Melody, Quant};
 use super::models::{Backend, EngineStep, Model, ModelError, ModelRequest};
 use crate::engine::checkpoint::resolve_model;
 use crate::engine::chroma::{self, ChromaExtractor, NoteEvent, NoteEventKind};
 use crate::engine::error::EngineError;
-use crate::engine::musicgen::{max_new_tokens_for_seconds, GenerationRequest, MusicGen, Prompt};
+use crate::engine::musicgen::{max_new_tokens_for_seconds, GenerationRequest, LoadOptions, MusicGen, Prompt};
 use crate::engine::wav::Audio;
 use candle_core::{DType, Device};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-/// Loads MusicGen checkpoints on the CPU in f32 (the only combination the engine accepts on a
-/// CPU; a GPU build would pick its device here).
+/// Loads MusicGen checkpoints on the CPU with f32 activations (the only dtype the engine accepts
+/// on a CPU; a GPU build would pick its device here) and the decoder weights in the job's
+/// format (f32, q8_0, q4k).
 #[derive(Default)]
 pub struct MusicGenBackend;
 
@@ -24,8 +25,10 @@ impl Backend for MusicGenBackend {
         resolve_model(spec).map_err(|e| e.to_string())
     }
 
-    fn load(&self, dir: &Path) -> Result<Arc<dyn Model>, String> {
-        let model = MusicGen::load(dir, &Device::Cpu, DType::F32).map_err(|e| e.to_string())?;
+    fn load(&self, dir: &Path, quant: Quant) -> Result<Arc<dyn Model>, String> {
+        let model = MusicGen::load_with(dir, &Device::Cpu, &LoadOptions { dtype: DType::F32, quant })
+            .map_err(|e| e.to_string())?;
+
         Ok(Arc::new(MusicGenModel(model)))
     }
 

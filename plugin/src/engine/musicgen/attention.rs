@@ -7,7 +7,10 @@
 //!   them once per generation and every step reuses them.
 
 use candle_core::{DType, Device, Module, Result, Tensor};
-use candle_nn::{linear_no_bias, Linear, VarBuilder};
+use candle_nn::VarBuilder;
+
+use super::qlinear::{QLinear, Quantizer};
+use super::quant::Quant;
 
 /// Per-layer self-attention cache: keys and values of every position seen so far,
 /// `(B, heads, S, head_dim)`.
@@ -22,27 +25,32 @@ pub struct CrossKv {
 
 #[derive(Debug, Clone)]
 pub struct Attention {
-    q_proj: Linear,
-    k_proj: Linear,
-    v_proj: Linear,
-    out_proj: Linear,
+    q_proj: QLinear,
+    k_proj: QLinear,
+    v_proj: QLinear,
+    out_proj: QLinear,
     num_heads: usize,
     head_dim: usize,
     scale: f64,
 }
 
 impl Attention {
-    /// Loads `{q,k,v,out}_proj.weight` (all `(hidden, hidden)`, no bias) from `vb`.
+    /// Loads `{q,k,v,out}_proj.weight` (all `(hidden, hidden)`, no bias) from `vb`, in f32.
     pub fn load(vb: VarBuilder, hidden: usize, num_heads: usize) -> Result<Self> {
+        Self::load_with(vb, hidden, num_heads, &mut Quantizer::new(Quant::F32))
+    }
+
+    /// As [`Self::load`], storing the projections in the quantizer's format.
+    pub fn load_with(vb: VarBuilder, hidden: usize, num_heads: usize, qz: &mut Quantizer) -> Result<Self> {
         if num_heads == 0 || !hidden.is_multiple_of(num_heads) {
             candle_core::bail!("hidden size {hidden} is not divisible by {num_heads} heads");
         }
         let head_dim = hidden / num_heads;
         Ok(Self {
-            q_proj: linear_no_bias(hidden, hidden, vb.pp("q_proj"))?,
-            k_proj: linear_no_bias(hidden, hidden, vb.pp("k_proj"))?,
-            v_proj: linear_no_bias(hidden, hidden, vb.pp("v_proj"))?,
-            out_proj: linear_no_bias(hidden, hidden, vb.pp("out_proj"))?,
+            q_proj: qz.linear(vb.pp("q_proj"), hidden, hidden)?,
+            k_proj: qz.linear(vb.pp("k_proj"), hidden, hidden)?,
+            v_proj: qz.linear(vb.pp("v_proj"), hidden, hidden)?,
+            out_proj: qz.linear(vb.pp("out_proj"), hidden, hidden)?,
             num_heads,
             head_dim,
             scale: (head_dim as f64).powf(-0.5),

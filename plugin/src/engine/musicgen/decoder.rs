@@ -6,10 +6,12 @@
 //! [`DecoderCache`], so one loaded decoder can serve several generations (and threads).
 
 use candle_core::{DType, Device, Module, Result, Tensor, D};
-use candle_nn::{embedding, layer_norm, linear_no_bias, Embedding, LayerNorm, Linear, VarBuilder};
+use candle_nn::{embedding, layer_norm, Embedding, LayerNorm, VarBuilder};
 
 use super::attention::{causal_mask, key_padding_mask, Attention, CrossKv, KvCache};
 use super::position::sinusoidal_table;
+use super::qlinear::{QLinear, QuantReport, Quantizer};
+use super::quant::Quant;
 use crate::engine::checkpoint::DecoderConfig;
 
 /// LayerNorm epsilon of every decoder norm (transformers' `nn.LayerNorm` default).
@@ -20,29 +22,29 @@ struct DecoderLayer {
     self_attn: Attention,
     self_attn_layer_norm: LayerNorm,
     cross: Option<(Attention, LayerNorm)>,
-    fc1: Linear,
-    fc2: Linear,
+    fc1: QLinear,
+    fc2: QLinear,
     final_layer_norm: LayerNorm,
 }
 
 impl DecoderLayer {
-    fn load(vb: VarBuilder, cfg: &DecoderConfig, cross_attention: bool) -> Result<Self> {
+    fn load(vb: VarBuilder, cfg: &DecoderConfig, cross_attention: bool, qz: &mut Quantizer) -> Result<Self> {
         let h = cfg.hidden_size;
         let heads = cfg.num_attention_heads;
         let cross = if cross_attention {
             Some((
-                Attention::load(vb.pp("encoder_attn"), h, heads)?,
+                Attention::load_with(vb.pp("encoder_attn"), h, heads, qz)?,
                 layer_norm(h, LN_EPS, vb.pp("encoder_attn_layer_norm"))?,
             ))
         } else {
             None
         };
         Ok(Self {
-            self_attn: Attention::load(vb.pp("self_attn"), h, heads)?,
+            self_attn: Attention::load_with(vb.pp("self_attn"), h, heads, qz)?,
             self_attn_layer_norm: layer_norm(h, LN_EPS, vb.pp("self_attn_layer_norm"))?,
             cross,
-            fc1: linear_no_bias(h, cfg.ffn_dim, vb.pp("fc1"))?,
-            fc2: linear_no_bias(cfg.ffn_dim, h, vb.pp("fc2"))?,
+            fc1: qz.linear(vb.pp("fc1"), h, cfg.ffn_dim)?,
+            fc2: qz.linear(vb.pp("fc2"), cfg.ffn_dim, h)?,
             final_layer_norm: layer_norm(h, LN_EPS, vb.pp("final_layer_norm"))?,
         })
     }
@@ -91,7 +93,8 @@ pub struct Decoder {
     embed_tokens: Vec<Embedding>,
     layers: Vec<DecoderLayer>,
     layer_norm: LayerNorm,
-    lm_heads: Vec<Linear>,
+    lm_heads: Vec<QLinear>,
+    quant: QuantReport,
     positions: Tensor,
     dtype: DType,
     device: Device,
@@ -101,16 +104,23 @@ impl Decoder {
     /// Loads from the `decoder.` prefix of a MusicGen checkpoint (`vb` already at `decoder`).
     /// `cross_attention` is false for MusicGen-Melody, which conditions through a prefix.
     pub fn load(vb: VarBuilder, cfg: &DecoderConfig, cross_attention: bool) -> Result<Self> {
+        Self::load_with(vb, cfg, cross_attention, Quant::F32)
+    }
+
+    /// As [`Self::load`], with the linear layers (attention projections, feed-forward, LM heads)
+    /// stored in `quant`; embeddings, norms and positions stay in `vb`'s dtype.
+    pub fn load_with(vb: VarBuilder, cfg: &DecoderConfig, cross_attention: bool, quant: Quant) -> Result<Self> {
+        let mut qz = Quantizer::new(quant);
         let inner = vb.pp("model").pp("decoder");
         let embed_tokens = (0..cfg.num_codebooks)
             .map(|k| embedding(cfg.vocab_size + 1, cfg.hidden_size, inner.pp("embed_tokens").pp(k)))
             .collect::<Result<Vec<_>>>()?;
         let layers = (0..cfg.num_hidden_layers)
-            .map(|i| DecoderLayer::load(inner.pp("layers").pp(i), cfg, cross_attention))
+            .map(|i| DecoderLayer::load(inner.pp("layers").pp(i), cfg, cross_attention, &mut qz))
             .collect::<Result<Vec<_>>>()?;
         let layer_norm = layer_norm(cfg.hidden_size, LN_EPS, inner.pp("layer_norm"))?;
         let lm_heads = (0..cfg.num_codebooks)
-            .map(|k| linear_no_bias(cfg.hidden_size, cfg.vocab_size, vb.pp("lm_heads").pp(k)))
+            .map(|k| qz.linear(vb.pp("lm_heads").pp(k), cfg.hidden_size, cfg.vocab_size))
             .collect::<Result<Vec<_>>>()?;
         let positions = sinusoidal_table(cfg.max_position_embeddings, cfg.hidden_size, vb.device(), vb.dtype())?;
         Ok(Self {
@@ -120,6 +130,7 @@ impl Decoder {
             layers,
             layer_norm,
             lm_heads,
+            quant: qz.finish(),
             positions,
             dtype: vb.dtype(),
             device: vb.device().clone(),
@@ -128,6 +139,11 @@ impl Decoder {
 
     pub fn config(&self) -> &DecoderConfig {
         &self.cfg
+    }
+
+    /// The format of the linear layers, with any per-layer fallbacks.
+    pub fn quant_report(&self) -> &QuantReport {
+        &self.quant
     }
 
     /// Whether the decoder attends to text states (false: melody prefix conditioning).

@@ -12,12 +12,30 @@ use candle_core::{DType, Device, Tensor};
 use super::conditioning::{ChromaFrame, Projections, TextEncoder};
 use super::decoder::Decoder;
 use super::generate::{GenerationState, Progress};
+use super::qlinear::QuantReport;
+use super::quant::Quant;
 use super::request::{GenerationRequest, Generated, Prompt};
 use super::sampling::SamplingConfig;
 use crate::engine::checkpoint::{Checkpoint, MusicgenConfig, WeightFiles};
 use crate::engine::encodec::EncodecDecoder;
 use crate::engine::error::EngineError;
 use crate::engine::wav::Audio;
+
+/// How to load a model: the decoder's dtype and the format of its linear layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Dtype of the decoder and projections (f32 on the CPU; f16/bf16 on a GPU).
+    pub dtype: DType,
+    /// Weight format of the decoder's linear layers. Quantized formats need f32 activations
+    /// (`dtype` f32), which is what the CPU runs anyway.
+    pub quant: Quant,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self { dtype: DType::F32, quant: Quant::F32 }
+    }
+}
 
 pub struct MusicGen {
     config: MusicgenConfig,
@@ -34,6 +52,26 @@ impl MusicGen {
     /// `dtype` applies to the decoder and projections; T5 and EnCodec always run in f32. Half
     /// precision is refused on the CPU (slow and inaccurate there).
     pub fn load(dir: &Path, device: &Device, dtype: DType) -> Result<MusicGen, EngineError> {
+        Self::load_with(dir, device, &LoadOptions { dtype, quant: Quant::F32 })
+    }
+
+    /// As [`Self::load`], with the decoder's linear layers quantized to `opts.quant` while they
+    /// are read (attention projections, feed-forward, LM heads; embeddings, norms, the text
+    /// encoder and EnCodec stay float). See [`Self::quant_report`] for what each layer became.
+    pub fn load_with(dir: &Path, device: &Device, opts: &LoadOptions) -> Result<MusicGen, EngineError> {
+        let LoadOptions { dtype, quant } = *opts;
+        if quant != Quant::F32 && dtype != DType::F32 {
+            return Err(EngineError::UnsupportedQuant {
+                quant,
+                reason: format!("quantized weights run with f32 activations; load with dtype f32, not {dtype:?}"),
+            });
+        }
+        if quant != Quant::F32 && !device.is_cpu() {
+            return Err(EngineError::UnsupportedQuant {
+                quant,
+                reason: "the quantized path is built for the CPU; on a GPU use f16 or bf16".into(),
+            });
+        }
         if dtype != DType::F32 && device.is_cpu() {
             return Err(EngineError::UnsupportedDtype { dtype: format!("{dtype:?}"), device: "the CPU".into() });
         }
@@ -53,7 +91,7 @@ impl MusicGen {
         let text = TextEncoder::load(vb32.pp("text_encoder"), &t5_cfg, &ckpt.tokenizer_path()?)?;
         let melody = config.melody.as_ref().map(|m| (m.num_chroma, m.chroma_length));
         let projections = Projections::load(vb.clone(), config.text_encoder.d_model, config.decoder.hidden_size, melody)?;
-        let decoder = Decoder::load(vb.pp("decoder"), &config.decoder, melody.is_none())?;
+        let decoder = Decoder::load_with(vb.pp("decoder"), &config.decoder, melody.is_none(), quant)?;
         let codec = EncodecDecoder::load(vb32.pp("audio_encoder"), &config.audio_encoder)?;
         let sample_rate = config.audio_encoder.sampling_rate as u32;
         Ok(MusicGen { config, text, projections, decoder, codec, sample_rate })
