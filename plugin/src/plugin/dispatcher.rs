@@ -7,11 +7,15 @@
 //! - receives finished clips, records them in the project's clip list and hands them to the
 //!   audio thread; frees the clips the audio thread sends back;
 //! - reopens the newest clip from its file after a project load;
-//! - re-resamples the playing clip when the host's sample rate changed.
+//! - re-resamples the playing clip when the host's sample rate changed;
+//! - carries out the library's commands from the editor (audition, rename, delete, undo,
+//!   reveal, clip folder; see `super::library`) and publishes the current clip's waveform.
 //!
 //! It runs whether or not the editor is open, so automation alone can start a job.
 
 use super::capture::HostTime;
+use super::clip_view::{CurrentClip, Peaks, PEAK_BUCKETS};
+use super::library::{self, LibraryCommand};
 use super::params::MelodyGenParams;
 use super::playback::{PlayableClip, PlayerRemote};
 use super::SharedState;
@@ -52,6 +56,7 @@ impl Dispatcher {
             .name("melodygen-dispatch".into())
             .spawn(move || {
                 let (tx, rx) = crossbeam_channel::unbounded();
+                let library = shared.library.receiver();
                 let mut state = State {
                     params,
                     seen_generate,
@@ -65,6 +70,9 @@ impl Dispatcher {
                     source: None,
                     prepared_rate: 0,
                     pending: None,
+                    library,
+                    clip_ids: 0,
+                    audition: false,
                 };
                 while !flag.load(Ordering::Relaxed) {
                     state.tick();
@@ -106,6 +114,13 @@ struct State {
     /// A prepared clip the audio thread's ring had no room for; retried every tick, and
     /// replaced by anything newer.
     pending: Option<Box<PlayableClip>>,
+    /// Commands from the editor's library panel.
+    library: Receiver<LibraryCommand>,
+    /// Last id given to a current clip (its `PlayableClip`s carry it, so the editor can tell
+    /// which clip the audio thread holds).
+    clip_ids: u64,
+    /// Whether the current clip is an audition (played at once whatever the preview mode).
+    audition: bool,
     seen_generate: u64,
     seen_cancel: u64,
 }
@@ -137,6 +152,12 @@ impl State {
         while self.remote.from_audio.pop().is_ok() {}
         if self.params.clips.reloaded.swap(false, Ordering::Acquire) {
             self.reopen_newest();
+        }
+        while let Ok(command) = self.library.try_recv() {
+            match command {
+                LibraryCommand::Audition(path) => self.audition(&path),
+                other => library::service::apply(other, &self.params, &self.shared),
+            }
         }
         self.deliver();
         self.params
@@ -214,7 +235,7 @@ impl State {
                 self.params.clips.push(clip.meta.clone());
                 self.shared
                     .set_message(&format!("Clip ready: {}", clip.meta.path.display()));
-                self.play(clip);
+                self.play(clip, false);
                 self.deliver();
                 self.params
                     .diagnostics
@@ -233,10 +254,35 @@ impl State {
         }
     }
 
-    /// Makes `clip` the current one; the next tick hands it to the audio thread.
-    fn play(&mut self, clip: Clip) {
+    /// Makes `clip` the current one and publishes its waveform; the next tick hands it to the
+    /// audio thread.
+    fn play(&mut self, clip: Clip, audition: bool) {
+        self.clip_ids += 1;
+        self.shared.set_current_clip(CurrentClip {
+            id: self.clip_ids,
+            meta: clip.meta.clone(),
+            peaks: Arc::new(Peaks::compute(&clip.audio.channels, PEAK_BUCKETS)),
+            audition,
+        });
         self.source = Some(clip);
+        self.audition = audition;
         self.prepared_rate = 0;
+    }
+
+    /// Plays a library clip from its file (converted to the host rate by `deliver`).
+    fn audition(&mut self, path: &std::path::Path) {
+        let loaded = match self.params.clips.find(path) {
+            Some(meta) => Clip::load(&meta),
+            None => Err("it is no longer in the library".into()),
+        };
+        match loaded {
+            Ok(clip) => self.play(clip, true),
+            Err(e) => self
+                .shared
+                .library
+                .set_message(format!("Cannot play {}: {e}", path.display())),
+        }
+        *self.shared.library.loading.lock() = None;
     }
 
     /// Hands the current clip to the audio thread, converted to the host rate if it is not there
@@ -263,7 +309,10 @@ impl State {
                     meta: source.meta.clone(),
                     audio,
                 };
-                self.pending = Some(PlayableClip::from_clip(&converted));
+                let mut playable = PlayableClip::from_clip(&converted);
+                playable.id = self.clip_ids;
+                playable.audition = self.audition;
+                self.pending = Some(playable);
                 self.prepared_rate = rate;
             }
             Err(e) => {
@@ -288,7 +337,7 @@ impl State {
         match Clip::load(&meta) {
             Ok(clip) => {
                 self.shared.progress.set_stage(Stage::Idle);
-                self.play(clip);
+                self.play(clip, false);
             }
             Err(e) => self.shared.set_message(&format!("Clip file missing: {e}")),
         }

@@ -28,8 +28,6 @@ use nice_plug_egui::{create_egui_editor, EguiEditor, EguiNiceSettings, NiceEguiA
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-/// Height kept free under the clip list for the drag outcome message, in points.
-const CLIP_MESSAGE_HEIGHT: f32 = 24.0;
 /// The clip list never shrinks below one row.
 const CLIP_ROW_HEIGHT: f32 = 24.0;
 /// Width of the left (controls) column, in points; the right column takes the rest.
@@ -49,6 +47,8 @@ pub struct EditorApp {
     drag: super::drag::handle::DragHandles,
     /// The model text's last resolution, so the filesystem is only asked when the text changes.
     model_check: super::model_panel::ModelCheck,
+    /// What is being typed in the library (a rename, the clip folder).
+    library: super::library::panel::LibraryUi,
     /// The last widget rectangles written for the GUI tests (see `ui_rects`).
     rects_written: Option<std::collections::BTreeMap<String, [f32; 4]>>,
 }
@@ -65,6 +65,7 @@ pub fn create(params: Arc<MelodyGenParams>, shared: Arc<SharedState>) -> Option<
             gui: None,
             drag: Default::default(),
             model_check: Default::default(),
+            library: Default::default(),
             rects_written: None,
         },
     )
@@ -207,6 +208,9 @@ impl EditorApp {
         ui.label("Press play in the host, or arm Capture, to capture the track's melody.");
         ui.separator();
         // SLOT (library): the current clip view (waveform, playhead, play/stop/loop, level).
+        if let Some(gui) = self.gui.clone() {
+            super::clip_view::show(ui, &self.params, &self.shared, &gui.param_setter());
+        }
     }
 
     /// The clip library: scrolling rows, newest first, each starting with its drag handle.
@@ -214,37 +218,8 @@ impl EditorApp {
         let params = self.params.clone();
         let top = ui.max_rect();
         ui_rects::record(ui.ctx(), "library", top);
-        // SLOT (library): the library panel replaces everything below in this function.
-        ui.strong("Clips");
-        // Newest first, in a scroll area that leaves one line under it for the drag outcome, so
-        // a long library never pushes past the window.
-        let list_height = (ui.available_height() - CLIP_MESSAGE_HEIGHT).max(CLIP_ROW_HEIGHT);
-        // Only the visible rows are laid out (and their files looked up) each frame, and the
-        // list is read in place rather than copied, so a long library costs nothing off-screen.
-        let row_height = ui.spacing().interact_size.y;
-        let drag = &mut self.drag;
-        params.clips.with(|clips| {
-            egui::ScrollArea::vertical().max_height(list_height).auto_shrink([false, false]).show_rows(
-                ui,
-                row_height,
-                clips.len(),
-                |ui, rows| {
-                    for (i, meta) in clips.iter().rev().enumerate().skip(rows.start).take(rows.len()) {
-                        let name = meta.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                        // A project may outlive its files: say so instead of failing.
-                        let missing = if meta.path.exists() { "" } else { " (missing)" };
-                        ui.horizontal(|ui| {
-                            let handle = drag.show(ui, frame.baseview_window(), &meta.path);
-                            ui_rects::record(ui.ctx(), &format!("drag_handle_{i}"), handle.rect);
-                            ui.label(format!("{name}{missing} — \"{}\", seed {}", meta.settings.prompt, meta.settings.params.seed));
-                        });
-                    }
-                },
-            );
-        });
-        if let Some(message) = self.drag.message() {
-            ui.label(message);
-        }
+        // SLOT (library): the library panel.
+        super::library::panel::show(ui, &mut self.library, &params, &self.shared, &mut self.drag, frame.baseview_window());
     }
 }
 

@@ -5,9 +5,11 @@
 //! process-wide worker (`crate::worker`) and hands finished clips back to the audio thread.
 
 pub mod capture;
+pub mod clip_view;
 mod dispatcher;
 pub mod drag;
 pub mod editor;
+pub mod library;
 pub mod model_panel;
 pub mod params;
 pub mod playback;
@@ -49,6 +51,12 @@ pub struct SharedState {
     pub capture: parking_lot::Mutex<Option<Arc<Capture>>>,
     /// Status or error line for the editor.
     pub message: parking_lot::Mutex<String>,
+    /// Play / Stop / seek and the playhead, shared with the audio thread's player.
+    pub playback: Arc<playback::PlayState>,
+    /// The clip the instance plays now, with its waveform (published by the dispatcher).
+    pub current_clip: parking_lot::Mutex<Option<Arc<clip_view::CurrentClip>>>,
+    /// The library's commands (editor → dispatcher), undo list and messages.
+    pub library: library::LibraryShared,
 }
 
 impl Default for SharedState {
@@ -63,6 +71,9 @@ impl Default for SharedState {
             time_sig_den: AtomicI32::new(0),
             capture: parking_lot::Mutex::new(None),
             message: parking_lot::Mutex::new(String::new()),
+            playback: Arc::default(),
+            current_clip: parking_lot::Mutex::new(None),
+            library: Default::default(),
         }
     }
 }
@@ -91,7 +102,11 @@ impl Default for MelodyGen {
     fn default() -> Self {
         let (player, remote) = playback::player();
         let params = Arc::new(MelodyGenParams::default());
-        let shared = SharedState { progress: params.diagnostics.progress.clone(), ..Default::default() };
+        let shared = SharedState {
+            progress: params.diagnostics.progress.clone(),
+            playback: remote.state.clone(),
+            ..Default::default()
+        };
         Self {
             params,
             shared: Arc::new(shared),
@@ -219,12 +234,12 @@ impl Plugin for MelodyGen {
 
         self.player.poll();
         let rate = self.shared.host_rate.load(Ordering::Relaxed);
-        let start = self.player.block_start(buffer.samples(), self.params.preview.value(), view, rate);
+        let looping = self.params.loop_preview.value();
+        let start = self.player.block_start(buffer.samples(), self.params.preview.value(), view, rate, looping);
         let dry = &self.params.dry_level.smoothed;
         let clip_gain = &self.params.clip_level.smoothed;
         match start {
             Some(start) => {
-                let looping = self.params.loop_preview.value();
                 for (i, mut frame) in buffer.iter_samples().enumerate() {
                     let (gd, gc) = (dry.next(), clip_gain.next());
                     let (l, r) = self.player.frame(start + i as i64, looping);

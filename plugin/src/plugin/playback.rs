@@ -3,10 +3,16 @@
 //! Finished clips arrive from the dispatcher over an rtrb ring as `Box<PlayableClip>`; the clip
 //! they replace goes back over a second ring to be freed off the audio thread. If that ring is
 //! full the old clip is parked (not dropped) and no new clip is taken until it has gone back.
+//!
+//! The GUI steers and watches playback through [`PlayState`], atomics shared with the audio
+//! thread: Play / Stop / seek requests in, the playhead and the id of the clip now held out. No
+//! lock and no allocation on either side, so the editor can poll it every frame.
 
 use crate::worker::clip::Clip;
 use nice_plug::prelude::Enum;
 use rtrb::{Consumer, Producer, RingBuffer};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Clips in flight towards the audio thread (the dispatcher sends one per finished job).
 pub const CLIPS_TO_AUDIO_CAPACITY: usize = 4;
@@ -35,6 +41,12 @@ pub struct PlayableClip {
     pub sample_rate: u32,
     /// Host position (samples at `sample_rate`) of the clip's first sample, when known.
     pub anchor_samples: Option<i64>,
+    /// Which clip this is, as the dispatcher numbered it (published in [`PlayState::clip_id`]
+    /// so the editor knows what is sounding). 0: not numbered.
+    pub id: u64,
+    /// An audition of a library clip: played from its start at once whatever the "Preview"
+    /// mode, and taking it un-stops playback (the user pressed its ▶).
+    pub audition: bool,
 }
 
 impl PlayableClip {
@@ -51,6 +63,8 @@ impl PlayableClip {
                 .anchor
                 .seconds
                 .map(|s| (s * rate as f64).round() as i64),
+            id: 0,
+            audition: false,
         })
     }
 
@@ -68,6 +82,77 @@ pub struct TransportView {
     pub reported: bool,
 }
 
+/// Playback as the GUI sees and steers it. Written and read with atomics only: the audio thread
+/// publishes the playhead and the clip it holds; the GUI raises Play / Stop / seek.
+#[derive(Debug)]
+pub struct PlayState {
+    /// Clip frame (at the host rate) sounding at the start of the last block; -1: silent.
+    playhead: AtomicI64,
+    /// [`PlayableClip::id`] of the clip the audio thread holds (0: none).
+    clip_id: AtomicU64,
+    /// Length in frames of that clip.
+    clip_frames: AtomicU64,
+    /// Set by Stop: silence until Play (or an audition) clears it. Not a parameter: it is the
+    /// editor's transport button, while "Preview" stays the automatable mode.
+    stopped: AtomicBool,
+    /// Target of the last seek request (frames) and how many were raised, so the audio thread
+    /// takes each one once.
+    seek_to: AtomicI64,
+    seek_requests: AtomicU64,
+}
+
+impl Default for PlayState {
+    fn default() -> Self {
+        Self {
+            playhead: AtomicI64::new(-1),
+            clip_id: AtomicU64::new(0),
+            clip_frames: AtomicU64::new(0),
+            stopped: AtomicBool::new(false),
+            seek_to: AtomicI64::new(0),
+            seek_requests: AtomicU64::new(0),
+        }
+    }
+}
+
+impl PlayState {
+    /// The frame now sounding, `None` when silent (stopped, no clip, before or after it).
+    pub fn playhead(&self) -> Option<u64> {
+        u64::try_from(self.playhead.load(Ordering::Relaxed)).ok()
+    }
+
+    /// The id of the clip the audio thread holds (0: none yet).
+    pub fn clip_id(&self) -> u64 {
+        self.clip_id.load(Ordering::Acquire)
+    }
+
+    /// Frames of the clip the audio thread holds.
+    pub fn clip_frames(&self) -> u64 {
+        self.clip_frames.load(Ordering::Relaxed)
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
+    }
+
+    /// Play: un-stop and (in play-now mode) start from the clip's beginning.
+    pub fn play(&self) {
+        self.seek(0);
+        self.stopped.store(false, Ordering::Relaxed);
+    }
+
+    /// Stop: silence until [`Self::play`] or an audition.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+    }
+
+    /// Moves the play-now position to `frame` (in follow-transport mode the host's playhead
+    /// decides, so a seek only applies to play-now and auditions).
+    pub fn seek(&self, frame: u64) {
+        self.seek_to.store(frame.min(i64::MAX as u64) as i64, Ordering::Relaxed);
+        self.seek_requests.fetch_add(1, Ordering::Release);
+    }
+}
+
 /// The audio thread's end.
 pub struct Player {
     current: Option<Box<PlayableClip>>,
@@ -77,18 +162,24 @@ pub struct Player {
     pos: i64,
     incoming: Consumer<Box<PlayableClip>>,
     outgoing: Producer<Box<PlayableClip>>,
+    state: Arc<PlayState>,
+    /// `state.seek_requests` already applied.
+    seen_seek: u64,
 }
 
 /// The dispatcher's end.
 pub struct PlayerRemote {
     pub to_audio: Producer<Box<PlayableClip>>,
     pub from_audio: Consumer<Box<PlayableClip>>,
+    /// The same [`PlayState`] the player publishes to (hand it to the editor).
+    pub state: Arc<PlayState>,
 }
 
 /// Makes the two ends. Allocates: call outside the audio thread.
 pub fn player() -> (Player, PlayerRemote) {
     let (to_audio, incoming) = RingBuffer::new(CLIPS_TO_AUDIO_CAPACITY);
     let (outgoing, from_audio) = RingBuffer::new(CLIPS_FROM_AUDIO_CAPACITY);
+    let state = Arc::new(PlayState::default());
     (
         Player {
             current: None,
@@ -96,18 +187,27 @@ pub fn player() -> (Player, PlayerRemote) {
             pos: 0,
             incoming,
             outgoing,
+            state: state.clone(),
+            seen_seek: 0,
         },
         PlayerRemote {
             to_audio,
             from_audio,
+            state,
         },
     )
 }
 
 impl Player {
-    /// Takes the newest clip, if one arrived, and sends the old one back. Realtime-safe: ring
-    /// pops and pushes only, nothing is freed here.
+    /// Takes the newest clip, if one arrived, and sends the old one back; applies a seek the
+    /// GUI asked for. Realtime-safe: ring pops and pushes and atomics only, nothing is freed
+    /// here.
     pub fn poll(&mut self) {
+        let seeks = self.state.seek_requests.load(Ordering::Acquire);
+        if seeks != self.seen_seek {
+            self.seen_seek = seeks;
+            self.pos = self.state.seek_to.load(Ordering::Relaxed);
+        }
         if let Some(old) = self.parked.take() {
             if let Err(rtrb::PushError::Full(old)) = self.outgoing.push(old) {
                 self.parked = Some(old);
@@ -116,6 +216,11 @@ impl Player {
         }
         while let Ok(new) = self.incoming.pop() {
             self.pos = 0;
+            if new.audition {
+                self.state.stopped.store(false, Ordering::Relaxed);
+            }
+            self.state.clip_frames.store(new.frames() as u64, Ordering::Relaxed);
+            self.state.clip_id.store(new.id, Ordering::Release);
             if let Some(old) = self.current.replace(new) {
                 if let Err(rtrb::PushError::Full(old)) = self.outgoing.push(old) {
                     self.parked = Some(old);
@@ -126,8 +231,29 @@ impl Player {
     }
 
     /// Clip frame index that plays at the first sample of a block of `len` frames, or `None`
-    /// for silence; advances the play-now position. Realtime-safe.
+    /// for silence; advances the play-now position and publishes the playhead (wrapped when
+    /// `looping`). Realtime-safe.
     pub fn block_start(
+        &mut self,
+        len: usize,
+        mode: PreviewMode,
+        t: TransportView,
+        host_rate: u32,
+        looping: bool,
+    ) -> Option<i64> {
+        let start = self.start_of_block(len, mode, t, host_rate);
+        let n = self.current.as_ref().map_or(0, |c| c.frames() as i64);
+        let head = match start {
+            Some(i) if n > 0 && looping => i.rem_euclid(n),
+            Some(i) if (0..n).contains(&i) => i,
+            _ => -1,
+        };
+        self.state.playhead.store(head, Ordering::Relaxed);
+        start
+    }
+
+    /// [`Self::block_start`] without publishing. Realtime-safe.
+    fn start_of_block(
         &mut self,
         len: usize,
         mode: PreviewMode,
@@ -135,10 +261,13 @@ impl Player {
         host_rate: u32,
     ) -> Option<i64> {
         let clip = self.current.as_ref()?;
-        if clip.sample_rate != host_rate {
-            // The dispatcher is converting it to the new rate; never play at the wrong speed.
+        if clip.sample_rate != host_rate || self.state.stopped.load(Ordering::Relaxed) {
+            // A clip of another rate is being converted by the dispatcher: never play at the
+            // wrong speed. Stopped: silence until Play.
             return None;
         }
+        // An audition is the user asking to hear that clip now.
+        let mode = if clip.audition { PreviewMode::PlayNow } else { mode };
         let follow = mode == PreviewMode::FollowTransport && t.reported;
         match mode {
             PreviewMode::Off => None,
@@ -185,6 +314,8 @@ mod tests {
             right,
             sample_rate: rate,
             anchor_samples: anchor,
+            id: frames as u64,
+            audition: false,
         })
     }
 
@@ -212,6 +343,7 @@ mod tests {
                 PreviewMode::FollowTransport,
                 transport(true, 1_010),
                 48_000,
+                false,
             )
             .unwrap();
         assert_eq!(start, 10);
@@ -227,7 +359,8 @@ mod tests {
                 16,
                 PreviewMode::FollowTransport,
                 transport(false, 1_010),
-                48_000
+                48_000,
+                false
             ),
             None
         );
@@ -237,7 +370,8 @@ mod tests {
                 16,
                 PreviewMode::FollowTransport,
                 transport(true, 1_010),
-                44_100
+                44_100,
+                false
             ),
             None
         );
@@ -250,14 +384,14 @@ mod tests {
         p.poll();
         let none = TransportView::default();
         assert_eq!(
-            p.block_start(32, PreviewMode::FollowTransport, none, 44_100),
+            p.block_start(32, PreviewMode::FollowTransport, none, 44_100, false),
             Some(0)
         );
         assert_eq!(
-            p.block_start(32, PreviewMode::PlayNow, none, 44_100),
+            p.block_start(32, PreviewMode::PlayNow, none, 44_100, false),
             Some(32)
         );
-        assert_eq!(p.block_start(32, PreviewMode::Off, none, 44_100), None);
+        assert_eq!(p.block_start(32, PreviewMode::Off, none, 44_100, false), None);
     }
 
     #[test]
@@ -297,5 +431,94 @@ mod tests {
             last,
             "the newest clip plays"
         );
+    }
+
+    fn play_now(p: &mut Player, len: usize, looping: bool) -> Option<i64> {
+        p.block_start(len, PreviewMode::PlayNow, TransportView::default(), 48_000, looping)
+    }
+
+    #[test]
+    fn the_playhead_follows_play_now_and_stops_at_the_end_unless_looping() {
+        let (mut p, mut remote) = player();
+        let state = remote.state.clone();
+        assert_eq!((state.clip_id(), state.playhead()), (0, None), "nothing before a clip");
+        remote.to_audio.push(clip(48_000, 100, None)).ok().unwrap();
+        p.poll();
+        assert_eq!((state.clip_id(), state.clip_frames()), (100, 100));
+        assert_eq!(play_now(&mut p, 40, false), Some(0));
+        assert_eq!(state.playhead(), Some(0));
+        assert_eq!(play_now(&mut p, 40, false), Some(40));
+        assert_eq!(state.playhead(), Some(40));
+        assert_eq!(play_now(&mut p, 40, false), Some(80));
+        // Past the end: the block is silent (frame() gives zeros) and no playhead is shown.
+        assert_eq!(play_now(&mut p, 40, false), Some(120));
+        assert_eq!(state.playhead(), None);
+        assert_eq!(p.frame(120, false), (0.0, 0.0));
+        // Looping: the same position wraps, and so does the playhead.
+        assert_eq!(play_now(&mut p, 40, true), Some(160));
+        assert_eq!(state.playhead(), Some(60));
+        assert_eq!(p.frame(160, true), (60.0, -60.0));
+    }
+
+    #[test]
+    fn stop_silences_until_play_which_restarts_from_the_beginning() {
+        let (mut p, mut remote) = player();
+        let state = remote.state.clone();
+        remote.to_audio.push(clip(48_000, 100, None)).ok().unwrap();
+        p.poll();
+        play_now(&mut p, 30, false);
+        state.stop();
+        p.poll();
+        assert!(state.is_stopped());
+        for _ in 0..3 {
+            assert_eq!(play_now(&mut p, 30, true), None, "stopped means silent, looping or not");
+            assert_eq!(state.playhead(), None);
+        }
+        // Follow-transport with the host playing is silent too.
+        let follow = p.block_start(30, PreviewMode::FollowTransport, transport(true, 10), 48_000, false);
+        assert_eq!(follow, None);
+        state.play();
+        p.poll();
+        assert!(!state.is_stopped());
+        assert_eq!(play_now(&mut p, 30, false), Some(0), "Play starts over");
+        // A new (generated) clip does not un-stop: only Play or an audition does.
+        state.stop();
+        remote.to_audio.push(clip(48_000, 50, None)).ok().unwrap();
+        p.poll();
+        assert_eq!(play_now(&mut p, 30, false), None);
+    }
+
+    #[test]
+    fn seek_moves_the_play_now_position_once() {
+        let (mut p, mut remote) = player();
+        let state = remote.state.clone();
+        remote.to_audio.push(clip(48_000, 100, None)).ok().unwrap();
+        p.poll();
+        state.seek(70);
+        p.poll();
+        assert_eq!(play_now(&mut p, 10, false), Some(70));
+        assert_eq!(state.playhead(), Some(70));
+        p.poll(); // the same request is not applied twice
+        assert_eq!(play_now(&mut p, 10, false), Some(80));
+    }
+
+    #[test]
+    fn an_audition_plays_now_whatever_the_mode_and_un_stops() {
+        let (mut p, mut remote) = player();
+        let state = remote.state.clone();
+        state.stop();
+        let mut audition = clip(48_000, 100, Some(5_000));
+        audition.audition = true;
+        audition.id = 77;
+        remote.to_audio.push(audition).ok().unwrap();
+        p.poll();
+        assert!(!state.is_stopped());
+        assert_eq!(state.clip_id(), 77);
+        // Host stopped, follow-transport and even "Off": the audition plays from its start.
+        for (i, mode) in [PreviewMode::FollowTransport, PreviewMode::Off].into_iter().enumerate() {
+            let start = p.block_start(25, mode, transport(false, 0), 48_000, false);
+            assert_eq!(start, Some(25 * i as i64));
+        }
+        assert_eq!(state.playhead(), Some(25));
     }
 }

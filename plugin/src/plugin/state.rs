@@ -9,6 +9,7 @@ use crate::worker::progress::Progress;
 use nice_plug::params::persist::PersistentField;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// The project's clips, oldest first. Loading a project replaces the list and raises
@@ -33,6 +34,40 @@ impl ClipList {
     /// dispatcher threads only; the audio thread never touches the clip list.
     pub fn with<R>(&self, f: impl FnOnce(&[ClipMeta]) -> R) -> R {
         f(&self.clips.read())
+    }
+
+    /// The clip whose WAV is `path`, if listed.
+    pub fn find(&self, path: &Path) -> Option<ClipMeta> {
+        self.clips.read().iter().find(|m| m.path == path).cloned()
+    }
+
+    /// Edits the clip whose WAV is `path` in place; false when it is not listed. Library edits
+    /// (rename) go through here, so the next state save carries them.
+    pub fn update(&self, path: &Path, f: impl FnOnce(&mut ClipMeta)) -> bool {
+        let mut clips = self.clips.write();
+        clips.iter_mut().find(|m| m.path == path).map(f).is_some()
+    }
+
+    /// Takes the clip whose WAV is `path` out of the list, with the index it had (for undo).
+    pub fn remove(&self, path: &Path) -> Option<(usize, ClipMeta)> {
+        let mut clips = self.clips.write();
+        let index = clips.iter().position(|m| m.path == path)?;
+        Some((index, clips.remove(index)))
+    }
+
+    /// Puts a clip back at `index` (clamped to the end): undoing a removal.
+    pub fn insert(&self, index: usize, meta: ClipMeta) {
+        let mut clips = self.clips.write();
+        let index = index.min(clips.len());
+        clips.insert(index, meta);
+    }
+
+    pub fn len(&self) -> usize {
+        self.clips.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
