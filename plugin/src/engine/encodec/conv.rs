@@ -63,11 +63,27 @@ impl SameConv1d {
     }
 }
 
-impl Module for SameConv1d {
-    /// (B, C_in, L) → (B, C_out, L).
-    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let (b, _, len) = xs.dims3()?;
-        let xs = pad1d(xs, self.pad_left, self.pad_right, self.pad_mode)?;
+impl SameConv1d {
+    /// Input samples each output needs before its own position (the left pad).
+    pub fn context_left(&self) -> usize {
+        self.pad_left
+    }
+
+    /// Input samples each output needs after its own position (the right pad): the look-ahead
+    /// a streaming decode must hold back.
+    pub fn context_right(&self) -> usize {
+        self.pad_right
+    }
+
+    /// The convolution without padding ("valid"): (B, C_in, L + pad_left + pad_right) →
+    /// (B, C_out, L). The streaming decoder feeds it windows whose context it gathered itself.
+    pub fn forward_valid(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, _, padded) = xs.dims3()?;
+        let context = self.pad_left + self.pad_right;
+        if padded <= context {
+            candle_core::bail!("conv input of {padded} samples is not longer than its context {context}");
+        }
+        let len = padded - context;
         let mut acc: Option<Tensor> = None;
         for (k, tap) in self.taps.iter().enumerate() {
             // A strided view, no copy: gemm reads it with its row stride.
@@ -80,6 +96,13 @@ impl Module for SameConv1d {
         }
         let ys = acc.expect("kernel has at least one tap");
         ys.broadcast_add(&self.bias.reshape((1, (), 1))?)
+    }
+}
+
+impl Module for SameConv1d {
+    /// (B, C_in, L) → (B, C_out, L).
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_valid(&pad1d(xs, self.pad_left, self.pad_right, self.pad_mode)?)
     }
 }
 
@@ -122,6 +145,13 @@ impl UpsampleConv1d {
             trim_left: total - total / 2,
             trim_right: total / 2,
         })
+    }
+}
+
+impl UpsampleConv1d {
+    /// The upsampling ratio.
+    pub fn stride(&self) -> usize {
+        self.stride
     }
 }
 

@@ -148,14 +148,58 @@ impl EncodecDecoder {
     pub fn decode(&self, codes: &Tensor) -> Result<Tensor, EngineError> {
         let codes = self.quantizer.check_codes(codes)?;
         let xs = self.quantizer.decode(&codes)?;
-        let mut xs = self.conv_in.forward(&xs)?;
-        xs = self.lstm.forward(&xs)?;
+        let xs = self.conv_in.forward(&xs)?;
+        let xs = self.lstm.forward(&xs)?;
+        Ok(self.synthesize(&xs)?)
+    }
+
+    /// The device the codec's weights live on.
+    pub fn device(&self) -> &candle_core::Device {
+        self.quantizer.device()
+    }
+
+    pub(super) fn quantizer(&self) -> &Quantizer {
+        &self.quantizer
+    }
+
+    pub(super) fn conv_in(&self) -> &SameConv1d {
+        &self.conv_in
+    }
+
+    pub(super) fn lstm(&self) -> &EncodecLstm {
+        &self.lstm
+    }
+
+    /// The part after the LSTM: upsampling stages and the output conv, (B, C, F) LSTM outputs →
+    /// (B, 1, hop·F) audio. It is purely convolutional, so every output sample depends only on
+    /// the LSTM outputs within [`Self::synth_context_frames`] frames of its own frame.
+    pub(super) fn synthesize(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        let mut xs = xs.clone();
         for stage in &self.stages {
             xs = stage.up.forward(&xs.elu(1.0)?)?;
             for block in &stage.blocks {
                 xs = block.forward(&xs)?;
             }
         }
-        Ok(self.conv_out.forward(&xs.elu(1.0)?)?)
+        self.conv_out.forward(&xs.elu(1.0)?)
+    }
+
+    /// An upper bound, in code frames, on how far (either way) an output sample of
+    /// [`Self::synthesize`] reaches into its input: the receptive field of the convolutional
+    /// stack, walked back from the output. Through a stage, the residual convs add their pads
+    /// (in that stage's samples); the transposed conv maps `r` output samples to at most
+    /// `⌈r/s⌉ + 2` input samples (an output block depends on its own input frame and the one
+    /// before, and the trim shifts by less than one block). For the 32 kHz codec this is 3.
+    pub fn synth_context_frames(&self) -> usize {
+        let mut reach = self.conv_out.context_left().max(self.conv_out.context_right());
+        for stage in self.stages.iter().rev() {
+            for block in &stage.blocks {
+                for conv in [&block.conv1, &block.conv2] {
+                    reach += conv.context_left().max(conv.context_right());
+                }
+            }
+            reach = reach.div_ceil(stage.up.stride()) + 2;
+        }
+        reach
     }
 }

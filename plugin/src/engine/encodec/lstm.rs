@@ -45,20 +45,34 @@ impl EncodecLstm {
         Ok(Self { layers, dim })
     }
 
-    /// (B, C, T) → (B, C, T).
+    /// (B, C, T) → (B, C, T), from a zero state.
     pub fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_with_state(xs, &mut LstmState::default())
+    }
+
+    /// (B, C, T) → (B, C, T), starting from `state` and leaving the state after the last frame
+    /// in it. Because the LSTM is causal, running it over consecutive pieces of a sequence with
+    /// the state carried gives the same result as one run over the whole sequence; the
+    /// streaming decoder relies on that.
+    pub fn forward_with_state(
+        &self,
+        xs: &Tensor,
+        state: &mut LstmState,
+    ) -> candle_core::Result<Tensor> {
         let (b, _, t) = xs.dims3()?;
         let input = xs.transpose(1, 2)?.contiguous()?; // (B, T, C)
         let mut seq = input.clone();
-        for layer in &self.layers {
+        if state.layers.len() != self.layers.len() {
+            let zero = Tensor::zeros((b, self.dim), xs.dtype(), xs.device())?;
+            state.layers = vec![(zero.clone(), zero); self.layers.len()];
+        }
+        for (layer, (h, c)) in self.layers.iter().zip(state.layers.iter_mut()) {
             // All input projections at once: (B·T, C) @ (C, 4C).
             let pre = seq
                 .reshape((b * t, self.dim))?
                 .matmul(&layer.w_ih_t)?
                 .broadcast_add(&layer.bias)?
                 .reshape((b, t, 4 * self.dim))?;
-            let mut h = Tensor::zeros((b, self.dim), xs.dtype(), xs.device())?;
-            let mut c = h.clone();
             let mut outs = Vec::with_capacity(t);
             for step in 0..t {
                 let gates = (pre.narrow(1, step, 1)?.squeeze(1)? + h.matmul(&layer.w_hh_t)?)?;
@@ -67,12 +81,18 @@ impl EncodecLstm {
                 let f = candle_nn::ops::sigmoid(&chunks[1])?;
                 let g = chunks[2].tanh()?;
                 let o = candle_nn::ops::sigmoid(&chunks[3])?;
-                c = ((f * &c)? + (i * g)?)?;
-                h = (o * c.tanh()?)?;
+                *c = ((f * &*c)? + (i * g)?)?;
+                *h = (o * c.tanh()?)?;
                 outs.push(h.clone());
             }
             seq = Tensor::stack(&outs, 1)?; // (B, T, C)
         }
         (seq + input)?.transpose(1, 2)?.contiguous()
     }
+}
+
+/// The recurrent state (h, c) of every layer between two pieces of a sequence. Empty = zero.
+#[derive(Debug, Clone, Default)]
+pub struct LstmState {
+    layers: Vec<(Tensor, Tensor)>,
 }

@@ -7,6 +7,8 @@ mod conv;
 mod decoder;
 mod lstm;
 mod quantizer;
+mod stream;
 
 pub use conv::pad1d;
 pub use decoder::EncodecDecoder;
+pub use stream::{EncodecStream, StreamConfig};

@@ -40,6 +40,10 @@ impl Quantizer {
         })
     }
 
+    pub fn device(&self) -> &candle_core::Device {
+        self.table.device()
+    }
+
     /// Checks `codes` is (B, n_q, F) with 1 ≤ n_q ≤ quantizers, F ≥ 1 and every code < size.
     /// Returns them as u32.
     pub fn check_codes(&self, codes: &Tensor) -> Result<Tensor, EngineError> {

@@ -169,6 +169,28 @@ impl<'m> GenerationState<'m> {
         Ok(())
     }
 
+    /// Audio frames whose codes are final in every codebook after the steps done so far.
+    ///
+    /// Frame `f` of row `k` sits in column `d_k + 1 + f` and step `s` fills column `s`, so with
+    /// the largest delay `Kc − 1` frame `f` is complete once `s ≥ f + Kc`: that is what lets the
+    /// EnCodec decode start while later frames are still being generated.
+    pub fn complete_frames(&self) -> usize {
+        (self.step + 1).saturating_sub(self.pattern.codebooks_per_channel()).min(self.pattern.frames())
+    }
+
+    /// The de-delayed codes `[K][n]` of batch item `item` for frames `frames` (in model
+    /// codebook order). Only frames below [`Self::complete_frames`] are final.
+    pub fn frame_codes(&self, item: usize, frames: std::ops::Range<usize>) -> Vec<Vec<u32>> {
+        self.grid[item]
+            .iter()
+            .enumerate()
+            .map(|(k, row)| {
+                let start = self.pattern.delay(k) + 1;
+                row[start + frames.start..start + frames.end].to_vec()
+            })
+            .collect()
+    }
+
     /// The raw `[B][K][L]` grid (delayed, with pad cells), as far as generated.
     pub fn grid(&self) -> &[Vec<Vec<u32>>] {
         &self.grid

@@ -15,6 +15,7 @@ pub mod conditioning;
 pub mod generate;
 pub mod model;
 pub mod request;
+pub mod streaming;
 
 pub use conditioning::ChromaFrame;
 pub use generate::{GenerationState, Progress};
@@ -24,3 +25,5 @@ pub use qlinear::{Fallback, QuantReport};
 pub use quant::{Quant, UnknownQuant};
 pub use model::LoadOptions;
 pub use sampling::SamplingConfig;
+pub use streaming::{AudioChunk, StreamingDecoder};
+pub use crate::engine::encodec::StreamConfig;

@@ -114,6 +114,11 @@ impl MusicGen {
         &self.config
     }
 
+    /// The EnCodec decoder (streaming decodes drive it directly, see `streaming.rs`).
+    pub fn codec(&self) -> &EncodecDecoder {
+        &self.codec
+    }
+
     pub fn decoder(&self) -> &Decoder {
         &self.decoder
     }
