@@ -157,3 +157,36 @@ fn seeds_reproduce_and_errors_are_clear() {
     assert!(!ok, "a prompt is required");
 }
 
+
+/// Streaming (the default) writes the same WAV as `--no-stream` and reports its first audio
+/// well before the end; `--no-stream` reports the end as its first audio.
+#[test]
+fn streaming_reports_first_audio_early_and_writes_the_same_clip() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixtures().join("tiny-musicgen");
+    let run = |name: &str, extra: &[&str]| {
+        let (wav_path, timings) = (dir.path().join(format!("{name}.wav")), dir.path().join(format!("{name}.json")));
+        let mut args = vec![
+            "--model", model.to_str().unwrap(),
+            "--prompt", "lo-fi piano",
+            "--max-new-tokens", "120",
+            "--seed", "5",
+            "--out", wav_path.to_str().unwrap(),
+            "--timings-json", timings.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let (ok, err) = generate(&args);
+        assert!(ok, "{err}");
+        let t: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(timings).unwrap()).unwrap();
+        (wav::read(&wav_path).unwrap(), t)
+    };
+    let (streamed, t) = run("streamed", &[]);
+    let (whole, t_whole) = run("whole", &["--no-stream"]);
+    assert_eq!(streamed.channels, whole.channels, "same clip either way");
+    let f = |t: &serde_json::Value, k: &str| t[k].as_f64().unwrap_or_else(|| panic!("{k} missing in {t}"));
+    let step_ends: Vec<f64> = serde_json::from_value(t["step_end_s"].clone()).unwrap();
+    // Kc = 4, first chunk 10 frames + 3 context + 3 look-ahead: audio right after step 19.
+    assert!(f(&t, "first_audio_s") >= step_ends[18] && f(&t, "first_audio_s") < step_ends[19], "{t}");
+    assert!(f(&t, "first_audio_s") < f(&t, "total_s") && t["streamed"] == true);
+    assert_eq!((f(&t_whole, "first_audio_s"), t_whole["streamed"].as_bool()), (f(&t_whole, "total_s"), Some(false)));
+}

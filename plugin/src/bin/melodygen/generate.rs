@@ -4,7 +4,6 @@
 //! is random unless given, and always printed, so any run can be repeated exactly.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -13,7 +12,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use melodygen::engine::checkpoint::resolve_model;
 use melodygen::engine::chroma::melody_from_file;
 use melodygen::engine::musicgen::{max_new_tokens_for_seconds, GenerationRequest, Generated, MusicGen, Prompt};
-use melodygen::engine::wav;
+use melodygen::engine::musicgen::{StreamConfig, StreamingDecoder};
+use melodygen::engine::wav::{self, Audio};
 use serde_json::json;
 
 #[derive(clap::Args)]
@@ -66,10 +66,18 @@ pub struct Args {
     /// Also write the generated codes as JSON: {"codes": [[...], ...]} (one row per codebook).
     #[arg(long, value_name = "CODES.json")]
     codes_out: Option<PathBuf>,
-    /// Also write phase timings as JSON (seconds): load, text encode, every decoder step,
-    /// EnCodec decode, total. Read by scripts/bench.py.
+    /// Also write phase timings as JSON (seconds from the start of generation, model load
+    /// excluded): load, text encode, every decoder step's end (wall clock, streaming decode
+    /// included), first_audio_s (when the first audio chunk existed; the end with --no-stream),
+    /// stream_decode_s (decode work done between steps), decode_s (after the last step), total.
+    /// Read by scripts/bench.py.
     #[arg(long, value_name = "TIMINGS.json")]
     timings_json: Option<PathBuf>,
+    /// Decode the clip once at the end instead of streaming. By default the frames whose codes
+    /// are complete are decoded between steps, so audio exists long before the last step; the
+    /// WAV is the same either way (the streaming decode equals the one-shot decode).
+    #[arg(long)]
+    no_stream: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -147,26 +155,48 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .expect("valid template"),
     );
     bar.enable_steady_tick(Duration::from_millis(200));
-    let cancel = AtomicBool::new(false);
     // The phases of `MusicGen::generate`, run one by one so each can be timed.
     let gen_start = Instant::now();
     let mut step_ends = Vec::with_capacity(max_new_tokens);
     let ids = model.tokenize(&req.text)?;
     let mut state = model.start(&[ids], &[chroma.as_deref()], max_new_tokens, req.sampling(), req.seed, req.guidance)?;
     let encoded = gen_start.elapsed().as_secs_f64();
-    let run = state.run(
-        &mut |p| {
-            step_ends.push(gen_start.elapsed().as_secs_f64());
-            bar.set_position(p.step as u64)
-        },
-        &cancel,
-    );
+    // Streaming: the frames completed by each step are decoded before the next one, so the
+    // first audio is there after ~20 steps instead of at the end.
+    let mut stream = if args.no_stream { None } else { Some(StreamingDecoder::new(&model, StreamConfig::default())?) };
+    let mut streamed = vec![Vec::new(); model.channels()];
+    let mut take = |audio: &Audio| {
+        for (all, new) in streamed.iter_mut().zip(&audio.channels) {
+            all.extend_from_slice(new);
+        }
+    };
+    let mut first_audio_s = None;
+    let mut stream_decode_s = 0.0;
+    while !state.is_done() {
+        let p = state.step()?;
+        step_ends.push(gen_start.elapsed().as_secs_f64());
+        bar.set_position(p.step as u64);
+        if let Some(dec) = stream.as_mut() {
+            let t = Instant::now();
+            if let Some(chunk) = dec.catch_up(&state, 0)? {
+                take(&chunk.audio);
+                first_audio_s.get_or_insert(gen_start.elapsed().as_secs_f64());
+            }
+            stream_decode_s += t.elapsed().as_secs_f64();
+        }
+    }
     bar.finish_and_clear();
-    run?;
     let codes = state.codes().pop().expect("batch of one");
     let decode_start = gen_start.elapsed().as_secs_f64();
-    let audio = model.decode(&codes)?;
+    let audio = match stream.as_mut() {
+        Some(dec) => {
+            take(&dec.finish()?.audio);
+            Audio { sample_rate: model.sample_rate(), channels: streamed }
+        }
+        None => model.decode(&codes)?,
+    };
     let total = gen_start.elapsed().as_secs_f64();
+    let first_audio_s = first_audio_s.unwrap_or(total);
     let out = Generated { audio, codes };
     if let Some(path) = &args.timings_json {
         let timings = json!({
@@ -174,6 +204,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "encode_s": encoded,
             "steps": step_ends.len(),
             "step_end_s": step_ends,
+            "streamed": !args.no_stream,
+            "first_audio_s": first_audio_s,
+            "stream_decode_s": stream_decode_s,
             "decode_s": total - decode_start,
             "total_s": total,
             "audio_s": out.audio.frames() as f64 / out.audio.sample_rate as f64,
