@@ -60,6 +60,7 @@ impl MusicGen {
     /// encoder and EnCodec stay float). See [`Self::quant_report`] for what each layer became.
     pub fn load_with(dir: &Path, device: &Device, opts: &LoadOptions) -> Result<MusicGen, EngineError> {
         let LoadOptions { dtype, quant } = *opts;
+        super::threads::configure_cpu_pool();
         if quant != Quant::F32 && dtype != DType::F32 {
             return Err(EngineError::UnsupportedQuant {
                 quant,
@@ -112,6 +113,12 @@ impl MusicGen {
 
     pub fn config(&self) -> &MusicgenConfig {
         &self.config
+    }
+
+    /// What the decoder's linear layers were stored as (requested format, per-format counts,
+    /// bytes, and the layers that fell back because their size does not fit the block size).
+    pub fn quant_report(&self) -> &QuantReport {
+        self.decoder.quant_report()
     }
 
     /// The EnCodec decoder (streaming decodes drive it directly, see `streaming.rs`).
