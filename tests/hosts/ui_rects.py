@@ -48,8 +48,8 @@ def read(path: Path | None = None) -> dict | None:
 class Editor:
     """The editor's X window (origin in screen pixels) and the rects it reports."""
 
-    def __init__(self, origin: tuple[int, int], size: tuple[int, int], path: Path):
-        self.origin, self.size, self.path = origin, size, path
+    def __init__(self, origin: tuple[int, int], size: tuple[int, int], path: Path, window: str = ""):
+        self.origin, self.size, self.path, self.window = origin, size, path, window
 
     @classmethod
     def find(cls, title: str = "MelodyGen", timeout: float = 30) -> "Editor":
@@ -64,7 +64,7 @@ class Editor:
                     shell = _x("xdotool", "getwindowgeometry", "--shell", wid)
                     g = dict(line.split("=", 1) for line in shell.splitlines() if "=" in line)
                     if (int(g["WIDTH"]), int(g["HEIGHT"])) == want:
-                        return cls((int(g["X"]), int(g["Y"])), want, path)
+                        return cls((int(g["X"]), int(g["Y"])), want, path, wid)
             time.sleep(0.2)
         raise RuntimeError(f"no editor window named {title!r} matching {read(path)} appeared")
 
@@ -91,6 +91,23 @@ class Editor:
         x0, y0, x1, y1 = self.rect(name, timeout)
         ox, oy = self.origin
         return x0 - ox, y0 - oy, x1 - ox, y1 - oy
+
+    def focus_and_type(self, field: str, text: str, attempts: int = 5) -> int:
+        """Clicks the text field `field` until the editor reports it focused (as
+        "<field>_focused"), gives the editor's X window the keyboard focus and types `text`.
+        Returns the number of clicks it took."""
+        for attempt in range(1, attempts + 1):
+            self.click(field)
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline:
+                doc = read(self.path)
+                if doc and f"{field}_focused" in doc["rects"]:
+                    _x("xdotool", "windowfocus", "--sync", self.window)
+                    time.sleep(0.2)
+                    _x("xdotool", "type", "--delay", "40", text)
+                    return attempt
+                time.sleep(0.1)
+        raise RuntimeError(f"the editor never reported {field!r} focused after {attempts} clicks")
 
     def click(self, name: str, timeout: float = 10) -> tuple[int, int]:
         x, y = self.centre(name, timeout)

@@ -81,6 +81,9 @@ pub struct Capture {
     notes: Box<[NoteSlot]>,
     note_count: AtomicU64,
     capturing: AtomicBool,
+    /// Raised by the editor's "Clear" (any thread), honoured by the audio thread at its next
+    /// block ([`Capture::honour_clear`]), so the writer alone ever starts a take.
+    clear_requested: AtomicBool,
 }
 
 /// A copy of the current take.
@@ -136,6 +139,7 @@ impl Capture {
                 .collect(),
             note_count: AtomicU64::new(0),
             capturing: AtomicBool::new(false),
+            clear_requested: AtomicBool::new(false),
         }
     }
 
@@ -159,6 +163,28 @@ impl Capture {
         // Note slots rewritten from here on must not be seen before the new take number.
         fence(Ordering::Release);
         self.capturing.store(true, Ordering::Relaxed);
+    }
+
+    /// Asks the audio thread to drop the current take and start an empty one. Any thread;
+    /// lock-free.
+    pub fn request_clear(&self) {
+        self.clear_requested.store(true, Ordering::Release);
+    }
+
+    /// Honours a pending [`Capture::request_clear`]: the take becomes empty, anchored at `at`,
+    /// and recording goes on (or stays off) as before. Writer only. Realtime-safe: atomics only.
+    pub fn honour_clear(&self, at: HostTime) {
+        if self.clear_requested.swap(false, Ordering::Acquire) {
+            let capturing = self.is_capturing();
+            self.start_take(at);
+            self.capturing.store(capturing, Ordering::Relaxed);
+        }
+    }
+
+    /// Number of the current take (bumped by every new take) and samples written so far: what
+    /// a reader compares to tell whether the take changed since it last looked. Lock-free.
+    pub fn version(&self) -> (u64, u64) {
+        (self.take.load(Ordering::Acquire), self.written.load(Ordering::Acquire))
     }
 
     /// Stops recording; the take stays readable. Writer only. Realtime-safe.
@@ -401,6 +427,31 @@ mod tests {
         c.start_take(HostTime::default());
         c.write_block(&[&[0.0; 4]]);
         assert_eq!(c.snapshot().notes, vec![]);
+    }
+
+    #[test]
+    fn clear_empties_the_take_and_keeps_recording_state() {
+        let c = Capture::new(10);
+        c.start_take(HostTime::default());
+        c.note(0, 60, 1.0, true);
+        c.write_block(&[&[1.0; 8]]);
+        c.honour_clear(HostTime::default()); // nothing requested: the take stays
+        assert_eq!(c.snapshot().audio.len(), 8);
+        let before = c.version();
+        c.request_clear();
+        c.honour_clear(HostTime { seconds: Some(2.0), ..Default::default() });
+        let s = c.snapshot();
+        assert!(s.audio.is_empty() && s.notes.is_empty(), "{s:?}");
+        assert_eq!(s.anchor.seconds, Some(2.0));
+        assert!(c.is_capturing(), "a clear while recording keeps recording");
+        assert_ne!(c.version(), before);
+        c.write_block(&[&[2.0; 4]]);
+        assert_eq!(c.snapshot().audio, vec![2.0; 4]);
+        // Stopped: a clear empties the take and leaves recording off.
+        c.stop_take();
+        c.request_clear();
+        c.honour_clear(HostTime::default());
+        assert!(!c.is_capturing() && c.snapshot().audio.is_empty());
     }
 
     #[test]

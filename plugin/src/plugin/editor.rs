@@ -32,7 +32,7 @@ use std::sync::Arc;
 const CLIP_ROW_HEIGHT: f32 = 24.0;
 /// Width of the left (controls) column, in points; the right column takes the rest.
 const LEFT_COLUMN_WIDTH: f32 = 500.0;
-/// Initial height of the clip library at the bottom; the user can drag its top edge.
+/// Height of the clip library at the bottom.
 const LIBRARY_HEIGHT: f32 = 190.0;
 /// How often the editor repaints on its own, to follow progress and the capture.
 const REPAINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
@@ -49,6 +49,8 @@ pub struct EditorApp {
     model_check: super::model_panel::ModelCheck,
     /// What is being typed in the library (a rename, the clip folder).
     library: super::library::panel::LibraryUi,
+    /// The melody view's last preview (see `super::melody_view`).
+    melody: super::melody_view::MelodyView,
     /// The last widget rectangles written for the GUI tests (see `ui_rects`).
     rects_written: Option<std::collections::BTreeMap<String, [f32; 4]>>,
 }
@@ -67,6 +69,7 @@ pub fn create(params: Arc<MelodyGenParams>, shared: Arc<SharedState>) -> Option<
             model_check: Default::default(),
             library: Default::default(),
             rects_written: None,
+            melody: Default::default(),
         },
     )
 }
@@ -87,15 +90,14 @@ impl NiceEguiApp for EditorApp {
 
         egui::Panel::top("top-bar").show(ui, |ui| self.top_bar(ui));
         egui::Panel::bottom("library")
-            .resizable(true)
-            .default_size(LIBRARY_HEIGHT)
-            .min_size(3.0 * CLIP_ROW_HEIGHT)
+            .resizable(false)
+            .exact_size(LIBRARY_HEIGHT)
             .show(ui, |ui| self.library(ui, frame));
         egui::Panel::left("controls").resizable(false).exact_size(LEFT_COLUMN_WIDTH).show(ui, |ui| {
             egui::ScrollArea::vertical().id_salt("controls-scroll").show(ui, |ui| self.controls(ui, &gui));
         });
         egui::CentralPanel::default().show(ui, |ui| {
-            egui::ScrollArea::vertical().id_salt("right-scroll").show(ui, |ui| self.right_column(ui));
+            egui::ScrollArea::vertical().id_salt("right-scroll").show(ui, |ui| self.right_column(ui, &gui));
         });
 
         ui_rects::flush(ui.ctx(), &mut self.rects_written);
@@ -104,6 +106,8 @@ impl NiceEguiApp for EditorApp {
 
     fn editor_closed(&mut self) {
         self.gui = None;
+        // A reopened editor writes its widget rectangles afresh (test hook).
+        self.rects_written = None;
     }
 }
 
@@ -141,6 +145,9 @@ impl EditorApp {
                     "Describe the music: genre, instruments, mood, tempo. Ctrl+Enter generates.",
                 );
             ui_rects::record(ui.ctx(), "prompt", response.rect);
+            if response.has_focus() {
+                ui_rects::record(ui.ctx(), "prompt_focused", response.rect);
+            }
             if response.has_focus() && ui.input(|i| i.modifiers.command && i.key_pressed(egui::Key::Enter)) {
                 submit = true;
             }
@@ -148,7 +155,7 @@ impl EditorApp {
         ui.add_space(4.0);
         {
             let mut settings = params.settings.write();
-            super::settings_panel::show(ui, &mut settings);
+            super::settings_panel::show(ui, &mut settings, self.host_tempo());
             egui::CollapsingHeader::new("Advanced").default_open(false).show(ui, |ui| {
                 // SLOT (model): the model panel with Download replaces this call.
                 super::model_panel::show(ui, &mut settings.model, &mut self.model_check);
@@ -194,7 +201,7 @@ impl EditorApp {
         let message = self.shared.message.lock().clone();
         if !message.is_empty() {
             let response = if progress.stage == Stage::Failed {
-                ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {message}"))
+                ui.colored_label(ui.visuals().error_fg_color, message.clone())
             } else {
                 ui.label(message)
             };
@@ -202,10 +209,14 @@ impl EditorApp {
         }
     }
 
+    /// The tempo and time signature the host last reported (for lengths in bars).
+    fn host_tempo(&self) -> super::settings_panel::HostTempo {
+        super::settings_panel::HostTempo { bpm: self.shared.host_time().tempo, time_sig: self.shared.time_signature() }
+    }
+
     /// The melody view, then the current clip view.
-    fn right_column(&mut self, ui: &mut egui::Ui) {
-        ui.strong("Melody");
-        ui.label("Press play in the host, or arm Capture, to capture the track's melody.");
+    fn right_column(&mut self, ui: &mut egui::Ui, gui: &GuiContext) {
+        self.melody.show(ui, &self.params, &self.shared, &gui.param_setter());
         ui.separator();
         // SLOT (library): the current clip view (waveform, playhead, play/stop/loop, level).
         if let Some(gui) = self.gui.clone() {

@@ -10,6 +10,8 @@ mod dispatcher;
 pub mod drag;
 pub mod editor;
 pub mod library;
+pub mod melody_preview;
+pub mod melody_view;
 pub mod model_panel;
 pub mod params;
 pub mod playback;
@@ -51,6 +53,9 @@ pub struct SharedState {
     pub capture: parking_lot::Mutex<Option<Arc<Capture>>>,
     /// Status or error line for the editor.
     pub message: parking_lot::Mutex<String>,
+    /// The captured melody's preview for the editor's melody view, made off the GUI thread by
+    /// the dispatcher (see `melody_preview`).
+    pub melody_preview: melody_preview::PreviewSlot,
     /// Play / Stop / seek and the playhead, shared with the audio thread's player.
     pub playback: Arc<playback::PlayState>,
     /// The clip the instance plays now, with its waveform (published by the dispatcher).
@@ -71,6 +76,7 @@ impl Default for SharedState {
             time_sig_den: AtomicI32::new(0),
             capture: parking_lot::Mutex::new(None),
             message: parking_lot::Mutex::new(String::new()),
+            melody_preview: Default::default(),
             playback: Arc::default(),
             current_clip: parking_lot::Mutex::new(None),
             library: Default::default(),
@@ -271,6 +277,8 @@ fn update_take(
     view: TransportView,
     now: HostTime,
 ) {
+    // The editor's "Clear": an empty take from here on.
+    capture.honour_clear(now);
     match params.capture_mode.value() {
         CaptureMode::FollowTransport if !view.reported => {
             // No transport at all: one endless take, the ring holds the last 30 s.

@@ -1,0 +1,104 @@
+"""A producer's round trip through the real editor: pedalboard (VST3, the allocation-checking
+bundle) under Xvfb, the tiny melody checkpoint, mouse and keyboard driven by xdotool.
+
+The test types a prompt into the editor's prompt field, presses Generate and waits for the clip,
+with screenshots before and after (target/test-artifacts/editor-generate-{before,after}.png and
+the editor window alone in editor-generate-window.png). It checks that the clip's sidecar and
+the plugin state carry the typed prompt, that the library region shows a new row where the clip
+is listed, and that a closed and reopened editor shows the same library and melody picture.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import json
+import numpy as np
+import pytest
+from PIL import Image
+
+from hostrun import run_step
+
+HOST = "pedalboard (VST3) editor"
+TINY_MODEL = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-musicgen-melody"
+PROMPT = "warm lo-fi piano, 80 bpm"
+
+
+@pytest.fixture
+def session_env(tmp_path, xdisplay):
+    assert (TINY_MODEL / "config.json").exists(), f"tiny checkpoint missing at {TINY_MODEL}"
+    return {**xdisplay, "MELODYGEN_MODEL": str(TINY_MODEL), "MELODYGEN_CLIP_DIR": str(tmp_path / "clips")}
+
+
+def _window(path: Path, origin, size) -> np.ndarray:
+    (x, y), (w, h) = origin, size
+    image = np.asarray(Image.open(path).convert("RGB")).astype(np.int16)
+    return image[y : y + h, x : x + w]
+
+
+def _crop(window: np.ndarray, rect) -> np.ndarray:
+    x0, y0, x1, y1 = (int(round(v)) for v in rect)
+    return window[y0:y1, x0:x1]
+
+
+def _changed(a: np.ndarray, b: np.ndarray) -> float:
+    """Share of pixels that differ by more than a faint anti-aliasing shade."""
+    return float(np.mean(np.any(np.abs(a - b) > 24, axis=-1)))
+
+
+def test_typed_prompt_generate_and_library_row(vst3_bundle, session_env, artifacts):
+    shots = {name: artifacts / f"editor-generate-{name}.png" for name in ("before", "after", "reopened")}
+    for shot in shots.values():
+        shot.unlink(missing_ok=True)
+    r = run_step(
+        HOST,
+        "type a prompt, press Generate, wait for the clip, reopen the editor",
+        "editor_steps.generate_from_editor",
+        env=session_env,
+        timeout=360,
+        vst3=str(vst3_bundle),
+        prompt=PROMPT,
+        **{name: str(path) for name, path in shots.items()},
+    )
+    print({k: v for k, v in r.items() if not k.startswith("rects")})
+    assert "error" not in r, r["error"]
+
+    # The typed prompt reached the project, the clip list and the clip's sidecar.
+    assert r["state_prompt"] == PROMPT, f"the prompt field holds {r['state_prompt']!r}"
+    assert len(r["state_clips"]) == 1, r["state_clips"]
+    (meta,) = r["state_clips"]
+    assert meta["settings"]["prompt"] == PROMPT, meta
+    (sidecar,) = r["sidecars"]
+    assert json.loads(Path(sidecar).read_text())["settings"]["prompt"] == PROMPT
+    assert Path(meta["path"]).exists() and Path(meta["path"]).with_suffix(".json") == Path(sidecar)
+    assert r["diagnostics"]["jobs_finished"] == 1 and r["diagnostics"]["jobs_failed"] == 0, r["diagnostics"]
+    assert r["processes_after"]
+
+    # The library shows a new row: where the newest clip's row (its drag handle) is drawn now,
+    # the "before" screenshot had only the empty library.
+    origin, size = r["editor"]["origin"], r["editor"]["size"]
+    before = _window(shots["before"], origin, size)
+    after = _window(shots["after"], origin, size)
+    Image.fromarray(after.astype(np.uint8)).save(artifacts / "editor-generate-window.png")
+    rects = r["rects_after"]
+    assert "drag_handle_0" not in r["rects_before"], "the library was not empty before Generate"
+    library = rects["library"]
+    handle = rects["drag_handle_0"]
+    assert library[1] <= handle[1] and handle[3] <= library[3], f"the new row {handle} lies outside the library {library}"
+    row = [library[0], handle[1], library[2], handle[3]]
+    row_changed = _changed(_crop(before, row), _crop(after, row))
+    # The prompt field shows the typed text.
+    prompt_changed = _changed(_crop(before, rects["prompt"]), _crop(after, rects["prompt"]))
+    print(f"library row: {row_changed:.1%} of pixels changed; prompt field: {prompt_changed:.1%}")
+    assert row_changed > 0.02, f"the library row region barely changed ({row_changed:.2%})"
+    assert prompt_changed > 0.01, f"the prompt field looks unchanged ({prompt_changed:.2%})"
+
+    # Reopened, the editor shows the same library row and melody picture.
+    again = r["reopened"]
+    assert "error" not in again, again["error"]
+    assert again["rects"]["drag_handle_0"] == handle
+    reopened = _window(shots["reopened"], again["origin"], size)
+    for name, rect in (("library row", row), ("melody picture", rects["melody_chroma"])):
+        diff = _changed(_crop(after, rect), _crop(reopened, rect))
+        print(f"reopened {name}: {diff:.2%} of pixels differ")
+        assert diff < 0.01, f"the reopened editor's {name} differs ({diff:.2%})"
