@@ -118,6 +118,8 @@ impl EditorApp {
             ui.heading("MelodyGen");
             ui.add_space(12.0);
             // SLOT (model): the model status chip (model · device · quant · ready/missing).
+            let settings = self.params.settings.read();
+            super::model_panel::status_chip(ui, &settings, &mut self.model_check);
         });
     }
 
@@ -158,7 +160,7 @@ impl EditorApp {
             super::settings_panel::show(ui, &mut settings, self.host_tempo());
             egui::CollapsingHeader::new("Advanced").default_open(false).show(ui, |ui| {
                 // SLOT (model): the model panel with Download replaces this call.
-                super::model_panel::show(ui, &mut settings.model, &mut self.model_check);
+                super::model_panel::show(ui, &mut settings, &mut self.model_check);
                 super::sampling_panel::show(ui, &mut settings);
             });
         }

@@ -1,44 +1,370 @@
-//! The "Advanced" section's model line: which MusicGen checkpoint to use, and whether it is here.
+//! The model section of the window: which MusicGen model, whether it is on this computer (where,
+//! how big), what it runs on, the weight format, and a Download button with progress and Cancel.
+//! Plus [`status_chip`], the one-line summary for the top bar.
 //!
-//! GUI thread only. Resolving a model looks at the filesystem (a folder, or the Hugging Face
-//! cache), which must not happen every frame, so [`ModelCheck`] remembers the answer for the
-//! text it was computed for and only looks again when the text changes. Nothing is downloaded.
+//! GUI thread only, and never blocking: looking a model up touches the filesystem, so
+//! [`ModelCheck`] remembers the answer for the text it was computed for and looks again only when
+//! the text changes (or, while the model is missing, every few seconds, so a model fetched with
+//! other tools shows up). The download itself runs on its own thread (`worker::download`); the
+//! panel reads its progress from atomics.
 
-use crate::engine::checkpoint::resolve_model;
-use std::path::PathBuf;
+use crate::engine::checkpoint::download::format_bytes;
+use crate::engine::checkpoint::{looks_like_repo_id, resolve_model, Checkpoint};
+use crate::worker::download::{self, DownloadSnapshot, DownloadState, ModelDownload};
+use crate::worker::job::{GenerationParams, Quant};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-/// The last model text resolved and what it resolved to (a folder, or the error's message).
-#[derive(Default)]
-pub struct ModelCheck {
-    checked: Option<(String, Result<PathBuf, String>)>,
+/// How often a missing model is looked for again (it may arrive by other means).
+const RECHECK_MISSING: Duration = Duration::from_secs(3);
+
+/// Whether the model named by the text can be used.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelStatus {
+    /// Found and its files look whole: `weights_bytes` is the size of its weight files.
+    Ready { dir: PathBuf, weights_bytes: u64 },
+    /// Not on this computer. `downloadable` when the text is a hub name that could be fetched.
+    Missing { message: String, downloadable: bool },
+    /// Found, but something in the folder is missing or unreadable.
+    Broken { dir: PathBuf, message: String },
 }
 
-impl ModelCheck {
-    /// The resolution of `spec`, computed only if `spec` differs from the last one asked about.
-    pub fn get(&mut self, spec: &str) -> &Result<PathBuf, String> {
-        let stale = self.checked.as_ref().map_or(true, |(s, _)| s != spec);
-        if stale {
-            let result = resolve_model(spec.trim()).map_err(|e| e.to_string());
-            self.checked = Some((spec.to_string(), result));
+impl ModelStatus {
+    /// Looks `spec` up (filesystem only, no network).
+    pub fn check(spec: &str) -> Self {
+        let spec = spec.trim();
+        match resolve_model(spec) {
+            Err(e) => ModelStatus::Missing {
+                message: e.to_string(),
+                downloadable: looks_like_repo_id(spec) && !Path::new(spec).is_dir(),
+            },
+            Ok(dir) => match Checkpoint::open(&dir) {
+                Ok(checkpoint) => ModelStatus::Ready {
+                    weights_bytes: checkpoint
+                        .weight_files
+                        .iter()
+                        .filter_map(|f| std::fs::metadata(f).ok())
+                        .map(|m| m.len())
+                        .sum(),
+                    dir,
+                },
+                Err(e) => ModelStatus::Broken {
+                    dir,
+                    message: e.to_string(),
+                },
+            },
         }
-        &self.checked.as_ref().expect("just filled").1
     }
 }
 
-/// Draws the model field (editing `model` in place) and its status line.
-pub fn show(ui: &mut egui::Ui, model: &mut String, check: &mut ModelCheck) {
+/// The panel's memory between frames: the last model text looked up and what was found, and the
+/// download this window follows.
+#[derive(Default)]
+pub struct ModelCheck {
+    checked: Option<Checked>,
+    /// The download of the current model this window shows, and whether its end was handled.
+    download: Option<Followed>,
+}
+
+struct Checked {
+    spec: String,
+    at: Instant,
+    status: ModelStatus,
+}
+
+struct Followed {
+    download: Arc<ModelDownload>,
+    /// Set once a finished download has made the model be looked up again.
+    settled: bool,
+}
+
+impl ModelCheck {
+    /// The status of `spec`, looked up only if `spec` differs from the last one asked about (or a
+    /// missing model's last look is a few seconds old).
+    pub fn status(&mut self, spec: &str) -> &ModelStatus {
+        let stale = match &self.checked {
+            None => true,
+            Some(c) if c.spec != spec => true,
+            Some(c) => {
+                matches!(c.status, ModelStatus::Missing { .. }) && c.at.elapsed() >= RECHECK_MISSING
+            }
+        };
+        if stale {
+            self.checked = Some(Checked {
+                spec: spec.to_string(),
+                at: Instant::now(),
+                status: ModelStatus::check(spec),
+            });
+        }
+        &self.checked.as_ref().expect("just filled").status
+    }
+
+    /// The download of `spec` this window should show: the one it follows, or one another
+    /// instance started. A finished download makes the model be looked up again, once.
+    fn follow(&mut self, spec: &str) -> Option<DownloadSnapshot> {
+        let repo = spec.trim();
+        if self.download.as_ref().is_some_and(|f| f.download.repo != repo) {
+            self.download = None;
+        }
+        if self.download.is_none() && looks_like_repo_id(repo) {
+            self.download = download::find(repo).map(|download| Followed {
+                settled: download.state().is_finished(),
+                download,
+            });
+        }
+        let followed = self.download.as_mut()?;
+        let snapshot = followed.download.snapshot();
+        if snapshot.state.is_finished() && !followed.settled {
+            followed.settled = true;
+            self.checked = None;
+        }
+        Some(snapshot)
+    }
+
+    fn start_download(&mut self, spec: &str) {
+        self.download = Some(Followed {
+            download: download::start(spec.trim()),
+            settled: false,
+        });
+    }
+
+    fn cancel_download(&self) {
+        if let Some(f) = &self.download {
+            f.download.cancel();
+        }
+    }
+}
+
+/// Draws the model section, editing `params.model` and `params.quant` in place.
+pub fn show(ui: &mut egui::Ui, params: &mut GenerationParams, check: &mut ModelCheck) {
     ui.horizontal(|ui| {
         ui.label("Model");
-        ui.add(egui::TextEdit::singleline(model).desired_width(f32::INFINITY)).on_hover_text(
-            "The MusicGen model: a Hugging Face name such as facebook/musicgen-melody (downloaded \
-             beforehand with the Hugging Face tools), or the folder of a model on disk. A melody \
-             model is needed to follow the track.",
-        );
+        ui.add(egui::TextEdit::singleline(&mut params.model).desired_width(f32::INFINITY))
+            .on_hover_text(
+                "Which MusicGen model makes the music. A melody model (facebook/musicgen-melody, \
+                 the default) follows the melody of your track; the others only follow the text. \
+                 Type a Hugging Face name, or the folder of a model on your disk.",
+            );
     });
-    match check.get(model) {
-        Ok(path) => ui.label(format!("Found at {}", path.display())),
-        Err(message) => ui.colored_label(ui.visuals().warn_fg_color, message.as_str()),
+    let spec = params.model.clone();
+    let download = check.follow(&spec);
+    let status = check.status(&spec).clone();
+    let downloading = download.as_ref().is_some_and(|d| !d.state.is_finished());
+
+    ui.horizontal_wrapped(|ui| match &status {
+        ModelStatus::Ready { weights_bytes, .. } => {
+            ui.colored_label(ready_color(ui), "● Ready");
+            ui.label(format!("{} on disk", format_bytes(*weights_bytes)))
+                .on_hover_text("The size of the model's weight files.");
+        }
+        ModelStatus::Missing { downloadable, .. } => {
+            ui.colored_label(ui.visuals().warn_fg_color, "● Not on this computer");
+            if *downloadable && !downloading {
+                let button = ui.button("Download").on_hover_text(
+                    "Fetch this model from Hugging Face into its usual folder on this computer \
+                     (once; several GB for the larger models). You can keep working meanwhile.",
+                );
+                if button.clicked() {
+                    check.start_download(&spec);
+                }
+            }
+        }
+        ModelStatus::Broken { .. } => {
+            ui.colored_label(ui.visuals().error_fg_color, "● Incomplete");
+        }
+    });
+
+    ui.horizontal(|ui| {
+        ui.label("Runs on");
+        ui.label(crate::worker::device::name()).on_hover_text(
+            "Where the music is computed. The CPU works everywhere; a graphics card (CUDA or \
+             Metal, in a GPU build of the plugin) is many times faster.",
+        );
+        ui.add_space(12.0);
+        ui.label("Weights");
+        quant_combo(ui, &mut params.quant);
+    });
+
+    match &status {
+        ModelStatus::Ready { dir, .. } => {
+            ui.add(egui::Label::new(egui::RichText::new(dir.display().to_string()).small().weak()).wrap())
+                .on_hover_text("Where the model's files are.");
+        }
+        ModelStatus::Missing { downloadable: true, .. } if download.is_none() => {
+            ui.add(
+                egui::Label::new(
+                    egui::RichText::new(format!(
+                        "Press Download to fetch it from Hugging Face into {}.",
+                        crate::engine::checkpoint::hf_cache_root().display()
+                    ))
+                    .small(),
+                )
+                .wrap(),
+            );
+        }
+        ModelStatus::Missing { message, .. } if download.is_none() => {
+            ui.add(egui::Label::new(egui::RichText::new(message).small()).wrap());
+        }
+        ModelStatus::Broken { message, .. } => {
+            ui.colored_label(ui.visuals().error_fg_color, message);
+        }
+        ModelStatus::Missing { .. } => {}
+    }
+
+    if let Some(d) = &download {
+        show_download(ui, d, &status, check);
+    }
+}
+
+/// The progress bar and Cancel while a download runs; how it ended once it has.
+fn show_download(ui: &mut egui::Ui, d: &DownloadSnapshot, status: &ModelStatus, check: &ModelCheck) {
+    match d.state {
+        DownloadState::Listing | DownloadState::Downloading | DownloadState::Cancelling => {
+            ui.horizontal(|ui| {
+                let fraction = if d.total > 0 { d.done as f32 / d.total as f32 } else { 0.0 };
+                ui.add(
+                    egui::ProgressBar::new(fraction)
+                        .text(progress_text(d))
+                        .desired_width((ui.available_width() - 80.0).max(120.0)),
+                );
+                let cancel = ui.add_enabled(d.state != DownloadState::Cancelling, egui::Button::new("Cancel"));
+                if cancel.on_hover_text("Stop the download. What is fully downloaded is kept for next time.").clicked() {
+                    check.cancel_download();
+                }
+            });
+            if d.file_count > 1 && d.state == DownloadState::Downloading {
+                ui.label(
+                    egui::RichText::new(format!("File {} of {}", d.file_index + 1, d.file_count))
+                        .small()
+                        .weak(),
+                );
+            }
+        }
+        DownloadState::Done => {
+            if !matches!(status, ModelStatus::Ready { .. }) {
+                if let Some(Ok(dir)) = &d.outcome {
+                    ui.label(format!("Downloaded to {}", dir.display()));
+                }
+            }
+        }
+        DownloadState::Cancelled => {
+            if !matches!(status, ModelStatus::Ready { .. }) {
+                ui.label("Download cancelled. Files already complete are kept; Download fetches the rest.");
+            }
+        }
+        DownloadState::Failed => {
+            if let Some(Err(failure)) = &d.outcome {
+                if failure.offline {
+                    ui.colored_label(ui.visuals().warn_fg_color, "No internet connection to Hugging Face.");
+                }
+                ui.add(egui::Label::new(egui::RichText::new(&failure.message).color(ui.visuals().warn_fg_color)).wrap());
+            }
+        }
+    }
+}
+
+fn quant_combo(ui: &mut egui::Ui, quant: &mut Quant) {
+    egui::ComboBox::from_id_salt("model_quant")
+        .selected_text(quant.label())
+        .show_ui(ui, |ui| {
+            for q in Quant::ALL {
+                ui.selectable_value(quant, q, q.label()).on_hover_text(quant_help(q));
+            }
+        })
+        .response
+        .on_hover_text(
+            "How precisely the model's weights are stored while it plays. Smaller formats are \
+             faster and use less memory; the same seed can sound a little different.",
+        );
+}
+
+/// What each weight format means for the music.
+fn quant_help(q: Quant) -> &'static str {
+    match q {
+        Quant::F32 => "Exactly the model as trained. Slowest; a seed always gives the same result.",
+        Quant::Q8_0 => "About twice as fast on a CPU, with hardly any audible difference.",
+        Quant::Q4K => {
+            "Fastest and smallest; results differ audibly from full precision for the same seed."
+        }
+    }
+}
+
+/// One line for the top bar: model · device · weight format · state, coloured by state, with the
+/// details on hover. Reuses `check`'s last lookup (no filesystem access unless the text changed).
+pub fn status_chip(ui: &mut egui::Ui, params: &GenerationParams, check: &mut ModelCheck) -> egui::Response {
+    let download = check.follow(&params.model);
+    let status = check.status(&params.model).clone();
+    let (state, color) = match (&status, &download) {
+        (ModelStatus::Ready { .. }, _) => ("ready".to_string(), ready_color(ui)),
+        (_, Some(d)) if !d.state.is_finished() => (
+            match d.state {
+                DownloadState::Listing => "downloading…".to_string(),
+                _ if d.total > 0 => format!("downloading {:.0}%", 100.0 * d.done as f64 / d.total as f64),
+                _ => "downloading…".to_string(),
+            },
+            ui.visuals().warn_fg_color,
+        ),
+        (ModelStatus::Missing { .. }, _) => ("missing".to_string(), ui.visuals().warn_fg_color),
+        (ModelStatus::Broken { .. }, _) => ("incomplete".to_string(), ui.visuals().error_fg_color),
     };
+    let text = chip_text(&params.model, crate::worker::device::name(), params.quant, &state);
+    let hover = match &status {
+        ModelStatus::Ready { dir, weights_bytes } => {
+            format!("{} ({} on disk)", dir.display(), format_bytes(*weights_bytes))
+        }
+        ModelStatus::Missing { message, .. } | ModelStatus::Broken { message, .. } => {
+            format!("{message}\nOpen Advanced to download or choose the model.")
+        }
+    };
+    ui.add(egui::Label::new(egui::RichText::new(text).color(color)).truncate())
+        .on_hover_text(hover)
+}
+
+fn ready_color(ui: &egui::Ui) -> egui::Color32 {
+    if ui.visuals().dark_mode {
+        egui::Color32::from_rgb(110, 200, 120)
+    } else {
+        egui::Color32::from_rgb(30, 130, 50)
+    }
+}
+
+/// "musicgen-melody · CPU · f32 · ready": the model's short name (the last part of a hub name
+/// or folder), device, weight format and state.
+pub fn chip_text(model: &str, device: &str, quant: Quant, state: &str) -> String {
+    let model = model.trim().trim_end_matches(['/', '\\']);
+    let short = model.rsplit(['/', '\\']).next().filter(|s| !s.is_empty()).unwrap_or(model);
+    format!("{short} · {device} · {} · {state}", quant.name())
+}
+
+/// "model.safetensors — 1.20 GB of 3.41 GB · 12.3 MB/s · 3 min left".
+pub fn progress_text(d: &DownloadSnapshot) -> String {
+    match d.state {
+        DownloadState::Listing => return "Asking Hugging Face for the model's files…".into(),
+        DownloadState::Cancelling => return "Cancelling…".into(),
+        _ => {}
+    }
+    let mut text = format!("{} — {} of {}", d.file, format_bytes(d.done), format_bytes(d.total));
+    if d.bytes_per_sec > 0 {
+        text += &format!(" · {}/s", format_bytes(d.bytes_per_sec));
+    }
+    if let Some(eta) = d.eta_s {
+        text += &format!(" · {} left", format_eta(eta));
+    }
+    text
+}
+
+/// Time left, as precise as is useful: "8 s", "3 min", "1 h 05 min".
+pub fn format_eta(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    if s < 60 {
+        format!("{s} s")
+    } else if s < 3600 {
+        format!("{} min", (s + 30) / 60)
+    } else {
+        let m = (s + 30) / 60;
+        format!("{} h {:02} min", m / 60, m % 60)
+    }
 }
 
 #[cfg(test)]
@@ -46,16 +372,88 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_folder_resolves_and_is_not_rechecked_until_the_text_changes() {
+    fn a_folder_is_looked_up_again_only_when_the_text_changes() {
         let dir = tempfile::tempdir().unwrap();
         let spec = dir.path().to_string_lossy().into_owned();
         let mut check = ModelCheck::default();
-        assert_eq!(check.get(&spec), &Ok(dir.path().to_path_buf()));
+        // An empty folder is found but is not a model.
+        assert!(matches!(check.status(&spec), ModelStatus::Broken { dir: d, .. } if d == dir.path()));
         // The folder goes away, but the same text is not looked up again.
         drop(dir);
-        assert!(check.get(&spec).is_ok());
+        assert!(matches!(check.status(&spec), ModelStatus::Broken { .. }));
         // A changed text is.
         let missing = format!("{spec}/nope");
-        assert!(check.get(&missing).is_err());
+        assert!(matches!(
+            check.status(&missing),
+            ModelStatus::Missing { downloadable: false, .. }
+        ));
+    }
+
+    #[test]
+    fn a_real_checkpoint_is_ready_with_the_size_of_its_weights() {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tiny-musicgen-stereo");
+        let shards: u64 = std::fs::read_dir(&fixture)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+            .map(|p| std::fs::metadata(p).unwrap().len())
+            .sum();
+        match ModelStatus::check(&fixture.to_string_lossy()) {
+            ModelStatus::Ready { weights_bytes, .. } => assert_eq!(weights_bytes, shards),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_hub_names_offer_a_download() {
+        let status = ModelStatus::check("no-such-owner-x/no-such-model-y");
+        assert!(matches!(status, ModelStatus::Missing { downloadable: true, .. }), "{status:?}");
+        let status = ModelStatus::check("./not/a/folder");
+        assert!(matches!(status, ModelStatus::Missing { downloadable: false, .. }), "{status:?}");
+    }
+
+    #[test]
+    fn time_left_reads_naturally() {
+        assert_eq!(format_eta(0.2), "0 s");
+        assert_eq!(format_eta(59.4), "59 s");
+        assert_eq!(format_eta(61.0), "1 min");
+        assert_eq!(format_eta(15.0 * 60.0 + 40.0), "16 min");
+        assert_eq!(format_eta(3600.0 + 5.0 * 60.0), "1 h 05 min");
+        assert_eq!(format_eta(-3.0), "0 s");
+    }
+
+    #[test]
+    fn the_chip_names_model_device_format_and_state() {
+        assert_eq!(
+            chip_text("facebook/musicgen-melody", "CPU", Quant::Q8_0, "ready"),
+            "musicgen-melody · CPU · q8_0 · ready"
+        );
+        assert_eq!(
+            chip_text("/models/my-melody/", "CUDA", Quant::F32, "missing"),
+            "my-melody · CUDA · f32 · missing"
+        );
+    }
+
+    #[test]
+    fn the_progress_line_has_file_amounts_speed_and_time_left() {
+        let d = DownloadSnapshot {
+            state: DownloadState::Downloading,
+            file: "model.safetensors".into(),
+            file_index: 4,
+            file_count: 7,
+            file_done: 1_000_000_000,
+            file_size: 3_000_000_000,
+            done: 1_200_000_000,
+            total: 3_410_000_000,
+            bytes_per_sec: 12_300_000,
+            eta_s: Some(180.0),
+            outcome: None,
+        };
+        assert_eq!(
+            progress_text(&d),
+            "model.safetensors — 1.20 GB of 3.41 GB · 12.3 MB/s · 3 min left"
+        );
+        let listing = DownloadSnapshot { state: DownloadState::Listing, ..d };
+        assert!(progress_text(&listing).contains("Asking Hugging Face"));
     }
 }

@@ -2,7 +2,9 @@
 //! touches the plugin framework.
 
 mod chroma;
+mod download;
 mod generate;
+mod logits;
 
 use clap::{Parser, Subcommand};
 
@@ -19,11 +21,18 @@ enum Command {
     Generate(generate::Args),
     /// Print the 12-bin chroma that MusicGen-Melody would be conditioned on.
     Chroma(chroma::Args),
+    /// Download a MusicGen model from Hugging Face into the local Hugging Face cache.
+    Download(download::Args),
+    /// Teacher-forced logits of given codes, as .npy (benchmark and tests: quantized vs f32).
+    #[command(hide = true)]
+    Logits(logits::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Generate(args) => generate::run(args),
         Command::Chroma(args) => chroma::run(args),
+        Command::Download(args) => download::run(args),
+        Command::Logits(args) => logits::run(args),
     }
 }
