@@ -11,6 +11,7 @@ pub mod position;
 pub mod qlinear;
 pub mod quant;
 pub mod sampling;
+pub mod teacher;
 pub mod threads;
 pub mod conditioning;
 pub mod generate;
