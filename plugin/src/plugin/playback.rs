@@ -45,7 +45,7 @@ pub struct PlayableClip {
     /// so the editor knows what is sounding). 0: not numbered.
     pub id: u64,
     /// An audition of a library clip: played from its start at once whatever the "Preview"
-    /// mode, and taking it un-stops playback (the user pressed its ▶).
+    /// mode, and taking it un-stops playback (the user pressed its Play).
     pub audition: bool,
 }
 

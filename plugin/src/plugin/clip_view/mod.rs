@@ -29,7 +29,7 @@ pub struct CurrentClip {
     pub id: u64,
     pub meta: ClipMeta,
     pub peaks: Arc<Peaks>,
-    /// Made current by an audition (▶ in the library) rather than by a generation or a load.
+    /// Made current by an audition (Play in the library) rather than by a generation or a load.
     pub audition: bool,
 }
 
@@ -54,7 +54,7 @@ impl SharedState {
         }
     }
 
-    /// Whether the clip at `path` is the one sounding now (for the library's ▶/■).
+    /// Whether the clip at `path` is the one sounding now (for the library's Play/Stop).
     pub fn is_playing(&self, path: &Path) -> bool {
         self.current_clip().is_some_and(|c| {
             c.meta.path == path && self.playback.clip_id() == c.id && self.playback.playhead().is_some()
@@ -78,14 +78,14 @@ pub fn show(ui: &mut egui::Ui, params: &MelodyGenParams, shared: &SharedState, s
             });
         }
         None => {
-            ui.label("No clip yet: press Generate, or ▶ a clip in the library.");
+            ui.label("No clip yet: press Generate, or Play a clip in the library.");
         }
     }
     waveform(ui, current.as_deref(), play);
     ui.horizontal(|ui| {
         let holds_current = current.as_ref().is_some_and(|c| play.clip_id() == c.id);
         if ui
-            .add_enabled(current.is_some(), egui::Button::new("▶ Play"))
+            .add_enabled(current.is_some(), egui::Button::new("Play"))
             .on_hover_text("Play the clip from its start")
             .clicked()
         {
@@ -98,14 +98,14 @@ pub fn show(ui: &mut egui::Ui, params: &MelodyGenParams, shared: &SharedState, s
             play.play();
         }
         if ui
-            .add_enabled(!play.is_stopped(), egui::Button::new("■ Stop"))
+            .add_enabled(!play.is_stopped(), egui::Button::new("Stop"))
             .on_hover_text("Silence the clip until Play")
             .clicked()
         {
             play.stop();
         }
         let mut looping = params.loop_preview.value();
-        if ui.toggle_value(&mut looping, "⟲ Loop").on_hover_text("Repeat the clip").changed() {
+        if ui.toggle_value(&mut looping, "Loop").on_hover_text("Repeat the clip").changed() {
             setter.begin_set_parameter(&params.loop_preview);
             setter.set_parameter(&params.loop_preview, looping);
             setter.end_set_parameter(&params.loop_preview);
@@ -123,7 +123,8 @@ fn status(params: &MelodyGenParams, play: &PlayState, holds_current: bool, curre
         return "Stopped".into();
     }
     if !holds_current {
-        return "Loading…".into();
+        // Not on the audio thread yet: the host has not processed audio since.
+        return "Queued".into();
     }
     match play.playhead() {
         Some(frame) => format!(

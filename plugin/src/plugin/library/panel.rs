@@ -1,7 +1,7 @@
 //! The library as the editor draws it: the clip folder line, the undo bar and message, then one
 //! row per clip, newest first. Each row starts with the clip's drag handle (at the panel's left
-//! edge: the drag host test looks for it there), then ▶ audition, the name (double-click to
-//! rename), seed, length, creation time, a "⋯" menu (Rename, Reveal file, Use these settings
+//! edge: the drag host test looks for it there), then Play (audition), the name (double-click
+//! to rename), seed, length, creation time, a "…" menu (Rename, Reveal file, Use these settings
 //! again, Delete) and the prompt.
 //!
 //! GUI thread only. Everything that touches the disk or the audio is sent to the dispatcher as a
@@ -56,14 +56,16 @@ pub fn show<W: HasWindowHandle + ?Sized>(
         ui.add_space(16.0);
         folder_line(ui, state, params, shared);
     });
+    // Always one line high, so rows do not jump when a message comes or goes.
     ui.horizontal(|ui| {
+        ui.set_min_height(ui.spacing().interact_size.y);
         let last = library.trashed.lock().last().map(|t| display_name(&t.meta));
         if let Some(name) = last {
-            if ui
+            let undo = ui
                 .button("Undo delete")
-                .on_hover_text(format!("Bring \"{name}\" back from the trash folder"))
-                .clicked()
-            {
+                .on_hover_text(format!("Bring \"{name}\" back from the trash folder"));
+            ui_rects::record(ui.ctx(), "library_undo", undo.rect);
+            if undo.clicked() {
                 library.send(LibraryCommand::Undo);
             }
         }
@@ -158,12 +160,12 @@ fn row<W: HasWindowHandle + ?Sized>(
         let playing = shared.is_playing(&meta.path);
         let loading = library.loading.lock().as_ref() == Some(&meta.path);
         let (icon, tip) = match (playing, loading) {
-            (true, _) => ("■", "Stop"),
-            (false, true) => ("…", "Loading the clip"),
-            (false, false) => ("▶", "Listen to this clip"),
+            (true, _) => ("Stop", "Stop playing this clip"),
+            (false, true) => ("Wait", "Loading the clip"),
+            (false, false) => ("Play", "Listen to this clip"),
         };
         let audition = ui
-            .add_enabled(exists, egui::Button::new(icon).min_size(egui::vec2(22.0, 0.0)))
+            .add_enabled(exists, egui::Button::new(icon).min_size(egui::vec2(40.0, 0.0)))
             .on_hover_text(tip);
         ui_rects::record(ui.ctx(), &format!("library_play_{i}"), audition.rect);
         if audition.clicked() {
@@ -175,11 +177,11 @@ fn row<W: HasWindowHandle + ?Sized>(
         }
 
         let name = name_cell(ui, state, shared, meta, exists);
-        ui_rects::record(ui.ctx(), &format!("library_name_{i}"), name.rect);
+        ui_rects::record(ui.ctx(), &format!("library_name_{i}"), name);
         ui.label(format!("seed {}", meta.settings.params.seed));
         ui.label(format!("{:.1} s", meta.seconds));
         ui.label(created(&meta.created)).on_hover_text(format!("Created {} (UTC)", meta.created));
-        let menu = ui.menu_button("⋯", |ui| {
+        let menu = ui.menu_button("…", |ui| {
             if ui.add_enabled(exists, egui::Button::new("Rename…")).clicked() {
                 state.renaming = Some((meta.path.clone(), display_name(meta)));
                 state.focus_rename = true;
@@ -202,11 +204,11 @@ fn row<W: HasWindowHandle + ?Sized>(
                 ));
                 ui.close();
             }
-            if ui
+            let delete = ui
                 .button("Delete")
-                .on_hover_text("Move the clip to the trash folder (Undo brings it back)")
-                .clicked()
-            {
+                .on_hover_text("Move the clip to the trash folder (Undo brings it back)");
+            ui_rects::record(ui.ctx(), "library_menu_delete", delete.rect);
+            if delete.clicked() {
                 library.send(LibraryCommand::Delete(meta.path.clone()));
                 ui.close();
             }
@@ -217,14 +219,14 @@ fn row<W: HasWindowHandle + ?Sized>(
     });
 }
 
-/// The clip's name, or the rename field while it is being renamed.
+/// The clip's name, or the rename field while it is being renamed. Returns the cell's rectangle.
 fn name_cell(
     ui: &mut egui::Ui,
     state: &mut LibraryUi,
     shared: &SharedState,
     meta: &ClipMeta,
     exists: bool,
-) -> egui::Response {
+) -> egui::Rect {
     if let Some((_, text)) = state.renaming.as_mut().filter(|(p, _)| *p == meta.path) {
         let edit = ui.add(egui::TextEdit::singleline(text).desired_width(NAME_WIDTH));
         if state.focus_rename {
@@ -241,13 +243,13 @@ fn name_cell(
             // Enter renames; Escape or clicking elsewhere leaves the name as it was.
             state.renaming = None;
         }
-        return edit;
+        return edit.rect;
     }
     let missing = if exists { "" } else { " (missing)" };
     let label = egui::Label::new(format!("{}{missing}", display_name(meta)))
         .truncate()
         .sense(egui::Sense::click());
-    let response = ui
+    let cell = ui
         .allocate_ui_with_layout(
             egui::vec2(NAME_WIDTH, ui.spacing().interact_size.y),
             egui::Layout::left_to_right(egui::Align::Center),
@@ -255,8 +257,8 @@ fn name_cell(
                 ui.set_min_width(NAME_WIDTH);
                 ui.add(label)
             },
-        )
-        .inner;
+        );
+    let response = cell.inner;
     let tip = if exists {
         format!("{}\nDouble-click to rename", meta.path.display())
     } else {
@@ -267,7 +269,8 @@ fn name_cell(
         state.renaming = Some((meta.path.clone(), display_name(meta)));
         state.focus_rename = true;
     }
-    response
+    // The whole cell (fixed width), so tests compare the same pixels whatever the name.
+    cell.response.rect
 }
 
 /// "2026-01-01T09:30:12Z" as "2026-01-01 09:30".
