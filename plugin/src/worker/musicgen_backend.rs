@@ -9,14 +9,14 @@ use crate::engine::chroma::{self, ChromaExtractor, NoteEvent, NoteEventKind};
 use crate::engine::error::EngineError;
 use crate::engine::musicgen::{max_new_tokens_for_seconds, GenerationRequest, LoadOptions, MusicGen, Prompt};
 use crate::engine::wav::Audio;
-use candle_core::{DType, Device};
+use candle_core::DType;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-/// Loads MusicGen checkpoints on the CPU with f32 activations (the only dtype the engine accepts
-/// on a CPU; a GPU build would pick its device here) and the decoder weights in the job's
-/// format (f32, q8_0, q4k).
+/// Loads MusicGen checkpoints on the device of [`super::device::select`] (the CPU unless a
+/// CUDA/Metal build finds its GPU; the window names it) with f32 activations (the only dtype the
+/// engine accepts on a CPU) and the decoder weights in the job's format (f32, q8_0, q4k).
 #[derive(Default)]
 pub struct MusicGenBackend;
 
@@ -26,14 +26,14 @@ impl Backend for MusicGenBackend {
     }
 
     fn load(&self, dir: &Path, quant: Quant) -> Result<Arc<dyn Model>, String> {
-        let model = MusicGen::load_with(dir, &Device::Cpu, &LoadOptions { dtype: DType::F32, quant })
+        let model = MusicGen::load_with(dir, &super::device::select(), &LoadOptions { dtype: DType::F32, quant })
             .map_err(|e| e.to_string())?;
 
         Ok(Arc::new(MusicGenModel(model)))
     }
 
     fn device_key(&self) -> String {
-        "cpu/f32".into()
+        format!("{}/f32", super::device::name())
     }
 }
 
