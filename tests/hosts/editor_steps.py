@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+import juce_state
 import pipeline_steps
 import ui_rects
 
@@ -127,9 +128,20 @@ def generate_from_editor(vst3: str, prompt: str, before: str, after: str, reopen
         time.sleep(1.0)
         _shot(reopened)
         found_again["rects"] = _rects_now()
+        # Ctrl+Enter in the prompt generates again (a second clip).
+        editor.focus_and_type("prompt", "")
+        _x("xdotool", "key", "ctrl+Return")
+        found_again["second_clip_seconds"] = _wait("a second clip", lambda: len(_sidecars(clip_dir)) == 2, 20)
+        # "Stop capture" sets the Capture Armed parameter through the host.
+        editor.click("capture")
+        time.sleep(0.5)
 
     found["reopened"] = _run_editor(plugin, second)
     # The audio thread still passes the track through after all this.
     x = pipeline_steps.melody(RATE)[:, :4096]
     found["processes_after"] = bool(np.all(np.isfinite(pipeline_steps.process(plugin, x, RATE))))
+    state = pipeline_steps.read_state(plugin)
+    found["prompts_after_ctrl_enter"] = [c["settings"]["prompt"] for c in pipeline_steps.field(state, "clips")]
+    # Parameter changes made in the editor reach the plugin at its next process() call.
+    found["armed_after_stop_click"] = juce_state.param(pipeline_steps.read_state(plugin), "capture_armed")
     return found

@@ -5,7 +5,9 @@ The test types a prompt into the editor's prompt field, presses Generate and wai
 with screenshots before and after (target/test-artifacts/editor-generate-{before,after}.png and
 the editor window alone in editor-generate-window.png). It checks that the clip's sidecar and
 the plugin state carry the typed prompt, that the library region shows a new row where the clip
-is listed, and that a closed and reopened editor shows the same library and melody picture.
+is listed, that a closed and reopened editor shows the same library and melody picture, and
+that Ctrl+Enter in the prompt generates and the Capture button reaches the host as the
+"Capture Armed" parameter.
 """
 
 from __future__ import annotations
@@ -96,6 +98,10 @@ def test_typed_prompt_generate_and_library_row(vst3_bundle, session_env, artifac
     # Reopened, the editor shows the same library row and melody picture.
     again = r["reopened"]
     assert "error" not in again, again["error"]
+    # Ctrl+Enter in the prompt made a second clip with the same prompt (no newline typed in).
+    assert r["prompts_after_ctrl_enter"] == [PROMPT, PROMPT], r["prompts_after_ctrl_enter"]
+    # Its "Stop capture" button switched the Capture Armed parameter off (armed before).
+    assert r["armed_after_stop_click"] == 0.0, r["armed_after_stop_click"]
     assert again["rects"]["drag_handle_0"] == handle
     reopened = _window(shots["reopened"], again["origin"], size)
     for name, rect in (("library row", row), ("melody picture", rects["melody_chroma"])):

@@ -104,7 +104,8 @@ class Editor:
                 if doc and f"{field}_focused" in doc["rects"]:
                     _x("xdotool", "windowfocus", "--sync", self.window)
                     time.sleep(0.2)
-                    _x("xdotool", "type", "--delay", "40", text)
+                    if text:
+                        _x("xdotool", "type", "--delay", "40", text)
                     return attempt
                 time.sleep(0.1)
         raise RuntimeError(f"the editor never reported {field!r} focused after {attempts} clicks")

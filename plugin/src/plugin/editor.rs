@@ -150,7 +150,8 @@ impl EditorApp {
             if response.has_focus() {
                 ui_rects::record(ui.ctx(), "prompt_focused", response.rect);
             }
-            if response.has_focus() && ui.input(|i| i.modifiers.command && i.key_pressed(egui::Key::Enter)) {
+            // The key event's own modifiers count (by the frame, Ctrl may already be released).
+            if response.has_focus() && ui.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::Enter)) {
                 submit = true;
             }
         }
@@ -165,10 +166,8 @@ impl EditorApp {
             });
         }
         egui::Grid::new("levels").num_columns(2).show(ui, |ui| {
-            ui.label("Clip level").on_hover_text("How loud the generated clip plays back in this track.");
-            ui.add(ParamSlider::for_param(&params.clip_level, &setter));
-            ui.end_row();
-            ui.label("Dry level").on_hover_text("How loud the track's own sound stays under the clip.");
+            // The clip's own level is in the current clip view, next to its waveform.
+            ui.label("Track level").on_hover_text("How loud the track's own sound (dry) stays under the clip.");
             ui.add(ParamSlider::for_param(&params.dry_level, &setter));
             ui.end_row();
         });
@@ -205,7 +204,8 @@ impl EditorApp {
             let response = if progress.stage == Stage::Failed {
                 ui.colored_label(ui.visuals().error_fg_color, message.clone())
             } else {
-                ui.label(message)
+                // Status lines (a clip's full path...) stay on one line; the full text on hover.
+                ui.add(egui::Label::new(message.as_str()).truncate()).on_hover_text(message.as_str())
             };
             ui_rects::record(ui.ctx(), "message", response.rect);
         }
