@@ -145,3 +145,35 @@ def generate_from_editor(vst3: str, prompt: str, before: str, after: str, reopen
     # Parameter changes made in the editor reach the plugin at its next process() call.
     found["armed_after_stop_click"] = juce_state.param(pipeline_steps.read_state(plugin), "capture_armed")
     return found
+
+
+def cancel_from_editor(vst3: str, shots: list[str], done: str, title: str = "MelodyGen") -> dict:
+    """A long take (30 s) started with the Generate button and stopped with Cancel; screenshots
+    while it runs (the progress bar moving) and after."""
+    ui_rects.use_rects_file()
+    clip_dir = Path(os.environ["MELODYGEN_CLIP_DIR"])
+    plugin = pipeline_steps.configured(vst3, "cancel me from the window", pipeline_steps.settings(3, seconds=30.0))
+    pipeline_steps.process(plugin, pipeline_steps.melody(RATE), RATE)
+
+    def drive(found: dict) -> None:
+        editor = ui_rects.Editor.find(title, 30)
+        found["origin"], found["size"] = editor.origin, editor.size
+        _wait("the editor's widgets", lambda: "generate" in _rects_now(), 10)
+        found["rects"] = _rects_now()
+        editor.click("generate")
+        # The tiny checkpoint makes a 30 s take in a second or two: be quick.
+        time.sleep(0.15)
+        for shot in shots:
+            subprocess.run(["import", "-window", "root", shot], check=True, timeout=30)
+            time.sleep(0.1)
+        x, y = editor.centre("cancel")
+        _x("xdotool", "mousemove", str(x), str(y), "click", "1")
+        time.sleep(1.0)
+        _shot(done)
+        found["clips_on_disk"] = len(_sidecars(clip_dir))
+
+    found = _run_editor(plugin, drive)
+    pipeline_steps.process(plugin, np.zeros((2, 512), np.float32), RATE)
+    found["diagnostics"] = pipeline_steps.diagnostics(plugin)
+    found["clips"] = pipeline_steps.clips(plugin)
+    return found

@@ -108,3 +108,35 @@ def test_typed_prompt_generate_and_library_row(vst3_bundle, session_env, artifac
         diff = _changed(_crop(after, rect), _crop(reopened, rect))
         print(f"reopened {name}: {diff:.2%} of pixels differ")
         assert diff < 0.01, f"the reopened editor's {name} differs ({diff:.2%})"
+
+
+def test_progress_moves_and_cancel_stops_the_take(vst3_bundle, session_env, artifacts):
+    """Generate, then Cancel, pressed in the window during a 30 s take: the progress bar moves
+    between two screenshots taken while the worker runs (the window keeps repainting), the job
+    ends cancelled and leaves no clip."""
+    shots = [artifacts / f"editor-cancel-running-{i}.png" for i in range(2)]
+    done = artifacts / "editor-cancel-done.png"
+    r = run_step(
+        HOST,
+        "press Generate, then Cancel",
+        "editor_steps.cancel_from_editor",
+        env=session_env,
+        timeout=180,
+        vst3=str(vst3_bundle),
+        shots=[str(s) for s in shots],
+        done=str(done),
+    )
+    print({k: v for k, v in r.items() if k != "rects"})
+    assert "error" not in r, r["error"]
+    d = r["diagnostics"]
+    assert d["jobs_cancelled"] == 1 and d["jobs_finished"] == 0 and d["jobs_failed"] == 0, d
+    assert r["clips"] == [] and r["clips_on_disk"] == 0, "a cancelled take left a clip"
+    origin, size, rects = r["origin"], r["size"], r["rects"]
+    running = [_window(s, origin, size) for s in shots]
+    after = _window(done, origin, size)
+    moved = _changed(_crop(running[0], rects["progress"]), _crop(running[1], rects["progress"]))
+    print(f"progress bar: {moved:.1%} of its pixels changed between two screenshots while generating")
+    assert moved > 0.005, "the progress bar did not move while the take was being generated"
+    # Cancel is enabled only while a job runs: its look differs between running and done.
+    cancel_look = _changed(_crop(running[1], rects["cancel"]), _crop(after, rects["cancel"]))
+    assert cancel_look > 0.02, f"the Cancel button looks the same running and idle ({cancel_look:.2%})"
