@@ -132,6 +132,9 @@ def generate_from_editor(vst3: str, prompt: str, before: str, after: str, reopen
         editor.focus_and_type("prompt", "")
         _x("xdotool", "key", "ctrl+Return")
         found_again["second_clip_seconds"] = _wait("a second clip", lambda: len(_sidecars(clip_dir)) == 2, 20)
+        # pedalboard reports 120 BPM: the length can be switched to bars (1 s -> 1 bar = 2 s).
+        editor.click("length_bars")
+        time.sleep(0.3)
         # "Stop capture" sets the Capture Armed parameter through the host.
         editor.click("capture")
         time.sleep(0.5)
@@ -142,6 +145,7 @@ def generate_from_editor(vst3: str, prompt: str, before: str, after: str, reopen
     found["processes_after"] = bool(np.all(np.isfinite(pipeline_steps.process(plugin, x, RATE))))
     state = pipeline_steps.read_state(plugin)
     found["prompts_after_ctrl_enter"] = [c["settings"]["prompt"] for c in pipeline_steps.field(state, "clips")]
+    found["length_after_bars_click"] = pipeline_steps.field(state, "settings")["length"]
     # Parameter changes made in the editor reach the plugin at its next process() call.
     found["armed_after_stop_click"] = juce_state.param(pipeline_steps.read_state(plugin), "capture_armed")
     return found

@@ -6,8 +6,8 @@ with screenshots before and after (target/test-artifacts/editor-generate-{before
 the editor window alone in editor-generate-window.png). It checks that the clip's sidecar and
 the plugin state carry the typed prompt, that the library region shows a new row where the clip
 is listed, that a closed and reopened editor shows the same library and melody picture, and
-that Ctrl+Enter in the prompt generates and the Capture button reaches the host as the
-"Capture Armed" parameter.
+that Ctrl+Enter in the prompt generates, that the length switches to bars at the host's tempo,
+and that the Capture button reaches the host as the "Capture Armed" parameter.
 """
 
 from __future__ import annotations
@@ -100,6 +100,8 @@ def test_typed_prompt_generate_and_library_row(vst3_bundle, session_env, artifac
     assert "error" not in again, again["error"]
     # Ctrl+Enter in the prompt made a second clip with the same prompt (no newline typed in).
     assert r["prompts_after_ctrl_enter"] == [PROMPT, PROMPT], r["prompts_after_ctrl_enter"]
+    # With the host's tempo (pedalboard: 120 BPM, 4/4) the length switched to bars: 1 s -> 1 bar.
+    assert r["length_after_bars_click"] == {"bars": 1.0}, r["length_after_bars_click"]
     # Its "Stop capture" button switched the Capture Armed parameter off (armed before).
     assert r["armed_after_stop_click"] == 0.0, r["armed_after_stop_click"]
     assert again["rects"]["drag_handle_0"] == handle
