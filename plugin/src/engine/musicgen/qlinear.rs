@@ -196,33 +196,60 @@ mod tests {
         Tensor::from_vec(v, (rows, cols), &Device::Cpu).unwrap()
     }
 
-    /// q8_0 stores each weight as round(w / d) with d = max|w| / 127 per block of 32, so a
-    /// weight moves by at most d / 2 ≤ max|w| / 254; the activations are rounded the same way.
-    /// For uniform weights and activations in [-1, 1] and inner size k, each product's error is
-    /// then below 2/254 + 1/254², and the sum of k of them, with independent rounding errors,
-    /// stays within a few times √k · (1/254)·(1/√3) of the exact value. The bound checked is the
-    /// worst case k · 2/254 divided by 8 (far above the ~√k typical error, far below anything a
-    /// broken kernel gives: a transposed or misaligned weight is off by ~√k/√3·1 ≈ 10 here).
-    #[test]
-    fn q8_0_linear_matches_f32_within_rounding() {
-        let (k, n) = (256, 64);
+    /// Largest |difference| between `layer(x)` and the exact `x·Wᵀ`, for `x` `(1, 2, k)` (the
+    /// CFG batch shape) with uniform values in [-1, 1].
+    fn max_error(quant: Quant, k: usize, n: usize) -> f32 {
         let map = VarMap::new();
         let vb = VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);
         let w = random(n, k, 3);
         map.data().lock().unwrap().insert("l.weight".into(), candle_core::Var::from_tensor(&w).unwrap());
-        let mut qz = Quantizer::new(Quant::Q8_0);
+        let mut qz = Quantizer::new(quant);
         let q = qz.linear(vb.pp("l"), k, n).unwrap();
-        assert_eq!(q.format(), Quant::Q8_0);
-        let x = random(2, k, 5).unsqueeze(0).unwrap(); // (1, 2, k): the CFG batch shape
+        assert_eq!(q.format(), quant);
+        let x = random(2, k, 5).unsqueeze(0).unwrap();
         let exact = x.broadcast_matmul(&w.t().unwrap()).unwrap();
         let got = q.forward(&x).unwrap();
         assert_eq!(got.dims(), &[1, 2, n]);
-        let err = (got - &exact).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
-        let bound = k as f32 * 2.0 / 254.0 / 8.0;
-        assert!(err < bound, "max error {err} >= {bound}");
+        (got - &exact).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+    }
+
+    /// Rounding error bound for a product of inner size `k` with weights stored in steps of
+    /// `step` (uniform in [-1, 1]) and activations in steps of 2/254 (q8_0/q8k of values in
+    /// [-1, 1]): each rounding error is uniform with deviation step/√12, the k terms are
+    /// independent, so the output error has deviation √k·√(step_w² + step_x²)/√12·rms(value),
+    /// rms = 1/√3. Five deviations cover the largest of a few hundred outputs. A kernel that
+    /// misreads blocks is off by the size of the outputs themselves (deviation √k/3: 5.3 for
+    /// k = 256), far above these bounds (0.15 for q8_0 at k = 256, 2.6 for q4k at k = 512).
+    fn bound(k: usize, step_w: f32) -> f32 {
+        let step_x = 2.0 / 254.0;
+        5.0 * (k as f32).sqrt() * (step_w * step_w + step_x * step_x).sqrt() / 12f32.sqrt() / 3f32.sqrt()
+    }
+
+    /// q8_0: blocks of 32 weights, step max|w|/127 ≤ 2/254.
+    #[test]
+    fn q8_0_linear_matches_f32_within_rounding() {
+        let (k, n) = (256, 64);
+        let err = max_error(Quant::Q8_0, k, n);
+        let b = bound(k, 2.0 / 254.0);
+        println!("q8_0 k={k}: max error {err:.4}, bound {b:.4}");
+        assert!(err < b, "max error {err} >= {b}");
         assert!(err > 0.0, "q8_0 cannot be exact on random weights");
-        let report = qz.finish();
-        assert_eq!((report.q8_0_layers, report.weight_bytes), (1, n * k / 32 * 34));
+        let map = VarMap::new();
+        let mut qz = Quantizer::new(Quant::Q8_0);
+        qz.linear(VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu).pp("z"), k, n).unwrap();
+        assert_eq!(qz.finish().weight_bytes, n * k / 32 * 34);
+    }
+
+    /// q4k: 4-bit values in sub-blocks of 32 with their own 6-bit scale and minimum, so the step
+    /// is the sub-block's range / 15 ≤ 2/15 (the 6-bit scales add at most a step of 1/63 of it).
+    #[test]
+    fn q4k_linear_matches_f32_within_rounding() {
+        let (k, n) = (512, 64);
+        let err = max_error(Quant::Q4K, k, n);
+        let b = bound(k, 2.0 / 15.0 * (1.0 + 1.0 / 63.0));
+        println!("q4k k={k}: max error {err:.4}, bound {b:.4}");
+        assert!(err < b, "max error {err} >= {b}");
+        assert!(err > bound(k, 2.0 / 254.0) / 5.0, "q4k error {err} is as small as q8_0's: was it 4-bit?");
     }
 
     #[test]
