@@ -80,12 +80,23 @@ impl Instance {
     }
 
     fn wait(&self) -> Result<melodygen::worker::clip::Clip, JobError> {
-        match self
-            .rx
-            .recv_timeout(Duration::from_secs(300))
-            .expect("no reply in 300 s")
-        {
-            WorkerToInstance::Finished { result, .. } => result,
+        self.wait_with_partials().0
+    }
+
+    /// The job's result and the partial pieces (start frame, audio) that came before it.
+    fn wait_with_partials(
+        &self,
+    ) -> (Result<melodygen::worker::clip::Clip, JobError>, Vec<(u64, wav::Audio)>) {
+        let mut partials = Vec::new();
+        loop {
+            match self
+                .rx
+                .recv_timeout(Duration::from_secs(300))
+                .expect("no reply in 300 s")
+            {
+                WorkerToInstance::Finished { result, .. } => return (result, partials),
+                WorkerToInstance::Partial { start, audio, .. } => partials.push((start, audio)),
+            }
         }
     }
 }
@@ -113,7 +124,20 @@ fn musicgen_through_the_worker() {
         let inst = Instance::new(rate);
         let t = Instant::now();
         worker.submit(inst.job(&melody_model, sine_melody(rate), 1.0, 3));
-        let clip = inst.wait().unwrap_or_else(|e| panic!("{rate} Hz: {e}"));
+        let (clip, partials) = inst.wait_with_partials();
+        let clip = clip.unwrap_or_else(|e| panic!("{rate} Hz: {e}"));
+        // The preview pieces (streaming decode + streaming resampling) came before the clip
+        // and are exactly the clip.
+        let mut heard = vec![Vec::new(), Vec::new()];
+        for (start, piece) in &partials {
+            assert_eq!((*start as usize, piece.sample_rate), (heard[0].len(), rate));
+            for (h, c) in heard.iter_mut().zip(&piece.channels) {
+                h.extend_from_slice(c);
+            }
+        }
+        let sounding = partials.iter().filter(|(_, p)| p.frames() > 0).count();
+        assert!(sounding >= 3, "{rate} Hz: {sounding} pieces with audio");
+        assert_eq!(heard, clip.audio.channels, "{rate} Hz: pieces = clip");
         println!("{rate} Hz: 1 s clip in {:.2} s", t.elapsed().as_secs_f64());
         assert_eq!(
             (clip.audio.sample_rate, clip.audio.frames()),

@@ -70,7 +70,6 @@ impl Dispatcher {
                     source: None,
                     prepared_rate: 0,
                     pending: None,
-                    preview: Default::default(),
                     library,
                     clip_ids: 0,
                     audition: false,
@@ -122,8 +121,6 @@ struct State {
     clip_ids: u64,
     /// Whether the current clip is an audition (played at once whatever the preview mode).
     audition: bool,
-    /// Makes the melody view's preview of the capture (see `super::melody_preview`).
-    preview: super::melody_preview::PreviewMaker,
     seen_generate: u64,
     seen_cancel: u64,
 }
@@ -145,11 +142,17 @@ impl State {
             self.seen_cancel = c;
             self.cancel_job();
         }
-        while let Ok(WorkerToInstance::Finished { job, result }) = self.rx.try_recv() {
-            if self.job.as_ref().is_some_and(|(id, _)| *id == job) {
-                self.job = None;
+        while let Ok(msg) = self.rx.try_recv() {
+            match msg {
+                WorkerToInstance::Finished { job, result } => {
+                    if self.job.as_ref().is_some_and(|(id, _)| *id == job) {
+                        self.job = None;
+                    }
+                    self.finished(result);
+                }
+                // Preview of the clip being generated: not played yet.
+                WorkerToInstance::Partial { .. } => {}
             }
-            self.finished(result);
         }
         // Clips the audio thread replaced are freed here.
         while self.remote.from_audio.pop().is_ok() {}
@@ -162,7 +165,6 @@ impl State {
                 other => library::service::apply(other, &self.params, &self.shared),
             }
         }
-        self.update_melody_preview();
         self.deliver();
         self.params
             .diagnostics
@@ -196,10 +198,6 @@ impl State {
             }
             None => (Melody::None, Default::default()),
         };
-        // Silent audio is no melody (see `melody_preview::SILENCE_PEAK`): the prompt alone.
-        let silent = matches!(&melody, Melody::Audio { samples, .. }
-            if !samples.is_empty() && super::melody_preview::is_silent(samples));
-        let melody = if silent { Melody::None } else { melody };
         let host = self.shared.host_time();
         let time_sig = self.shared.time_signature();
         let seconds = settings.params.length.seconds(host.tempo, time_sig);
@@ -222,7 +220,7 @@ impl State {
             progress: self.shared.progress.clone(),
             reply: self.tx.clone(),
         };
-        self.shared.set_message(if silent { super::melody_preview::SILENT_MESSAGE } else { "" });
+        self.shared.set_message("");
         let id = self.worker.submit(job);
         self.job = Some((id, cancel));
     }
@@ -329,15 +327,6 @@ impl State {
                 self.source = None;
             }
         }
-    }
-
-    /// Publishes a fresh preview of the captured melody for the editor when one is due (only
-    /// while the editor is open; throttled while a take grows).
-    fn update_melody_preview(&mut self) {
-        let capture = self.shared.capture.lock().clone();
-        let source = self.params.settings.read().melody_source;
-        let open = self.params.editor_state.is_open();
-        self.preview.update(capture.as_ref(), source, open, &self.shared.melody_preview);
     }
 
     /// After a project load: reopen the newest clip from its file; a missing file is reported,

@@ -15,6 +15,7 @@ pub mod download;
 pub mod job;
 pub mod models;
 mod musicgen_backend;
+mod partial;
 pub mod progress;
 
 use clip::{Clip, ClipMeta};
@@ -273,13 +274,18 @@ fn run_job(cache: &mut ModelCache, job: &Job) -> Result<Clip, JobError> {
         seconds: job.seconds,
         melody: &job.melody,
     };
-    let generated = catch(|| model.generate(&req, &mut on_step, &job.cancel))
-        .map_err(JobError::Panic)?
-        .map_err(|e| match e {
-            ModelError::Cancelled => JobError::Cancelled,
-            ModelError::Failed(m) => JobError::Generation(m),
-        })?;
+    // Pieces of the clip go to the instance at the host rate while it is generated.
+    let mut partial = partial::PartialSender::new(job);
+    let generated = catch(|| {
+        model.generate_streaming(&req, &mut on_step, &mut |a| partial.push(a), &job.cancel)
+    })
+    .map_err(JobError::Panic)?
+    .map_err(|e| match e {
+        ModelError::Cancelled => JobError::Cancelled,
+        ModelError::Failed(m) => JobError::Generation(m),
+    })?;
     check_cancel(job)?;
+    partial.finish().map_err(JobError::Generation)?;
 
     job.progress.set_stage(Stage::Resampling);
     let model_rate = generated.sample_rate;
@@ -319,6 +325,7 @@ mod tests {
     use super::models::fake::FakeBackend;
     use super::progress::Progress;
     use super::*;
+    use crate::engine::wav::Audio;
     use crossbeam_channel::Receiver;
     use std::sync::atomic::AtomicU32;
 
@@ -363,12 +370,21 @@ mod tests {
             }
         }
         fn wait(&self) -> (u64, Result<Clip, JobError>) {
-            match self
-                .rx
-                .recv_timeout(Duration::from_secs(20))
-                .expect("no reply within 20 s")
-            {
-                WorkerToInstance::Finished { job, result } => (job, result),
+            let (job, result, _) = self.wait_with_partials();
+            (job, result)
+        }
+        /// The job's reply and the partial pieces that came before it.
+        fn wait_with_partials(&self) -> (u64, Result<Clip, JobError>, Vec<(u64, Audio)>) {
+            let mut partials = Vec::new();
+            loop {
+                match self
+                    .rx
+                    .recv_timeout(Duration::from_secs(20))
+                    .expect("no reply within 20 s")
+                {
+                    WorkerToInstance::Finished { job, result } => return (job, result, partials),
+                    WorkerToInstance::Partial { start, audio, .. } => partials.push((start, audio)),
+                }
             }
         }
     }
@@ -488,6 +504,68 @@ mod tests {
         );
         w.submit(a.job("tiny", "fine", 0.1));
         assert!(a.wait().1.is_ok(), "the worker survives a panic");
+    }
+
+    /// Concatenates partial pieces as an instance would (a piece at frame 0 starts over).
+    fn assemble(partials: &[(u64, Audio)]) -> Audio {
+        let mut out = Audio { sample_rate: 0, channels: vec![Vec::new(), Vec::new()] };
+        for (start, a) in partials {
+            if *start == 0 {
+                out = Audio { sample_rate: a.sample_rate, channels: vec![Vec::new(), Vec::new()] };
+            }
+            assert_eq!((*start as usize, a.sample_rate), (out.frames(), out.sample_rate), "pieces in order");
+            for (o, c) in out.channels.iter_mut().zip(&a.channels) {
+                o.extend_from_slice(c);
+            }
+        }
+        out
+    }
+
+    /// Audio arrives while the job runs (before Finished, many pieces, the first long before
+    /// the end), at the host rate, and the pieces make exactly the finished clip.
+    #[test]
+    fn partial_audio_comes_before_the_clip_and_makes_the_clip() {
+        let w = worker(2);
+        let a = TestInstance::new(44_100);
+        w.submit(a.job("tiny", "partial", 1.0)); // 100 steps of 2 ms, 320 samples each
+        let mut partials = Vec::new();
+        let mut first_sound_at_step = None;
+        let clip = loop {
+            match a.rx.recv_timeout(Duration::from_secs(20)).unwrap() {
+                WorkerToInstance::Partial { start, audio, .. } => {
+                    if audio.frames() > 0 && first_sound_at_step.is_none() {
+                        first_sound_at_step = Some(a.progress.snapshot().step);
+                    }
+                    partials.push((start, audio));
+                }
+                WorkerToInstance::Finished { result, .. } => break result.unwrap(),
+            }
+        };
+        // The resampler settles audio a block (4096 samples = 13 steps) behind the engine.
+        let step = first_sound_at_step.expect("no audio before Finished");
+        assert!(step < 40, "first audio heard at step {step} of 100");
+        // 32 000 model samples = 7 whole resampler blocks while generating, the rest at the end.
+        let sounding = partials.iter().filter(|(_, p)| p.frames() > 0).count();
+        assert!(sounding >= 7, "{sounding} pieces with audio");
+        assert_eq!((partials[0].0, partials[0].1.sample_rate), (0, 44_100));
+        let heard = assemble(&partials);
+        assert_eq!(heard.frames(), 44_100);
+        assert_eq!(heard, clip.audio, "the pieces are the clip, bit for bit");
+    }
+
+    /// A host rate change mid-job restarts the pieces at the new rate (from frame 0), and they
+    /// still make exactly the finished clip.
+    #[test]
+    fn partial_audio_follows_a_rate_change() {
+        let w = worker(5);
+        let a = TestInstance::new(44_100);
+        w.submit(a.job("tiny", "x", 0.5));
+        wait_for("generation", || a.progress.snapshot().step > 10);
+        a.rate.store(48_000, Ordering::Relaxed);
+        let (_, clip, partials) = a.wait_with_partials();
+        let clip = clip.unwrap();
+        assert!(partials.iter().any(|(s, a)| *s == 0 && a.sample_rate == 48_000));
+        assert_eq!(assemble(&partials), clip.audio);
     }
 
     #[test]

@@ -43,6 +43,22 @@ pub trait Model: Send + Sync {
         progress: &mut dyn FnMut(EngineStep),
         cancel: &AtomicBool,
     ) -> Result<Audio, ModelError>;
+
+    /// As [`Model::generate`], handing consecutive pieces of the clip to `on_audio` (model
+    /// rate, one channel per model channel) as soon as they exist, so the instance can preview
+    /// them; the returned clip is those pieces concatenated. The default streams nothing until
+    /// the end: the whole clip as one piece.
+    fn generate_streaming(
+        &self,
+        req: &ModelRequest<'_>,
+        progress: &mut dyn FnMut(EngineStep),
+        on_audio: &mut dyn FnMut(&Audio),
+        cancel: &AtomicBool,
+    ) -> Result<Audio, ModelError> {
+        let audio = self.generate(req, progress, cancel)?;
+        on_audio(&audio);
+        Ok(audio)
+    }
 }
 
 /// Turns a model choice into a loaded model.
@@ -157,13 +173,46 @@ pub mod fake {
                 progress(EngineStep::Generating { step, total });
             }
             progress(EngineStep::Decoding);
-            let tone: Vec<f32> = (0..frames)
+            Ok(self.tone(0..frames))
+        }
+
+        /// One piece of the tone per step (the last one takes the remainder), as soon as
+        /// the step is done.
+        fn generate_streaming(
+            &self,
+            req: &ModelRequest<'_>,
+            progress: &mut dyn FnMut(EngineStep),
+            on_audio: &mut dyn FnMut(&Audio),
+            cancel: &AtomicBool,
+        ) -> Result<Audio, ModelError> {
+            if req.settings.prompt.contains("panic") {
+                panic!("planted engine panic");
+            }
+            let frames = (req.seconds * self.rate as f32) as usize;
+            let total = (frames / (self.rate as usize / 100)).max(1);
+            for step in 1..=total {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(ModelError::Cancelled);
+                }
+                std::thread::sleep(self.step_delay);
+                progress(EngineStep::Generating { step: step as u32, total: total as u32 });
+                let end = if step == total { frames } else { step * frames / total };
+                on_audio(&self.tone((step - 1) * frames / total..end));
+            }
+            progress(EngineStep::Decoding);
+            Ok(self.tone(0..frames))
+        }
+    }
+
+    impl FakeModel {
+        fn tone(&self, range: std::ops::Range<usize>) -> Audio {
+            let tone: Vec<f32> = range
                 .map(|i| (i as f32 * 440.0 * std::f32::consts::TAU / self.rate as f32).sin() * 0.5)
                 .collect();
-            Ok(Audio {
+            Audio {
                 sample_rate: self.rate,
                 channels: vec![tone; self.channels],
-            })
+            }
         }
     }
 

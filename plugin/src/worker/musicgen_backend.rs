@@ -7,7 +7,7 @@ use super::models::{Backend, EngineStep, Model, ModelError, ModelRequest};
 use crate::engine::checkpoint::resolve_model;
 use crate::engine::chroma::{self, ChromaExtractor, NoteEvent, NoteEventKind};
 use crate::engine::error::EngineError;
-use crate::engine::musicgen::{max_new_tokens_for_seconds, GenerationRequest, LoadOptions, MusicGen, Prompt};
+use crate::engine::musicgen::{max_new_tokens_for_seconds, GenerationRequest, LoadOptions, MusicGen, Prompt, StreamConfig};
 use crate::engine::wav::Audio;
 use candle_core::DType;
 use std::path::{Path, PathBuf};
@@ -50,6 +50,30 @@ impl Model for MusicGenModel {
         progress: &mut dyn FnMut(EngineStep),
         cancel: &AtomicBool,
     ) -> Result<Audio, ModelError> {
+        self.run(req, progress, None, cancel)
+    }
+
+    /// Streams through the engine's streaming decode: the first piece after about 20 decoder
+    /// steps, then one every 25 frames (0.5 s of audio).
+    fn generate_streaming(
+        &self,
+        req: &ModelRequest<'_>,
+        progress: &mut dyn FnMut(EngineStep),
+        on_audio: &mut dyn FnMut(&Audio),
+        cancel: &AtomicBool,
+    ) -> Result<Audio, ModelError> {
+        self.run(req, progress, Some(on_audio), cancel)
+    }
+}
+
+impl MusicGenModel {
+    fn run(
+        &self,
+        req: &ModelRequest<'_>,
+        progress: &mut dyn FnMut(EngineStep),
+        on_audio: Option<&mut dyn FnMut(&Audio)>,
+        cancel: &AtomicBool,
+    ) -> Result<Audio, ModelError> {
         let failed = |e: String| ModelError::Failed(e);
         let chroma = if self.0.is_melody() {
             melody_chroma(req.melody).map_err(failed)?
@@ -77,10 +101,20 @@ impl Model for MusicGenModel {
                 progress(EngineStep::Decoding);
             }
         };
-        match self
-            .0
-            .generate(&request, chroma.as_deref(), &mut on_step, cancel)
-        {
+        let result = match on_audio {
+            None => self
+                .0
+                .generate(&request, chroma.as_deref(), &mut on_step, cancel),
+            Some(on_audio) => self.0.generate_streaming(
+                &request,
+                chroma.as_deref(),
+                StreamConfig::default(),
+                &mut on_step,
+                &mut |chunk| on_audio(&chunk.audio),
+                cancel,
+            ),
+        };
+        match result {
             Ok(generated) => Ok(generated.audio),
             Err(EngineError::Cancelled) => Err(ModelError::Cancelled),
             Err(e) => Err(failed(e.to_string())),
