@@ -70,6 +70,7 @@ impl Dispatcher {
                     source: None,
                     prepared_rate: 0,
                     pending: None,
+                    preview: Default::default(),
                     library,
                     clip_ids: 0,
                     audition: false,
@@ -121,6 +122,8 @@ struct State {
     clip_ids: u64,
     /// Whether the current clip is an audition (played at once whatever the preview mode).
     audition: bool,
+    /// Makes the melody view's preview of the capture (see `super::melody_preview`).
+    preview: super::melody_preview::PreviewMaker,
     seen_generate: u64,
     seen_cancel: u64,
 }
@@ -165,6 +168,7 @@ impl State {
                 other => library::service::apply(other, &self.params, &self.shared),
             }
         }
+        self.update_melody_preview();
         self.deliver();
         self.params
             .diagnostics
@@ -198,6 +202,10 @@ impl State {
             }
             None => (Melody::None, Default::default()),
         };
+        // Silent audio is no melody (see `melody_preview::SILENCE_PEAK`): the prompt alone.
+        let silent = matches!(&melody, Melody::Audio { samples, .. }
+            if !samples.is_empty() && super::melody_preview::is_silent(samples));
+        let melody = if silent { Melody::None } else { melody };
         let host = self.shared.host_time();
         let time_sig = self.shared.time_signature();
         let seconds = settings.params.length.seconds(host.tempo, time_sig);
@@ -220,7 +228,7 @@ impl State {
             progress: self.shared.progress.clone(),
             reply: self.tx.clone(),
         };
-        self.shared.set_message("");
+        self.shared.set_message(if silent { super::melody_preview::SILENT_MESSAGE } else { "" });
         let id = self.worker.submit(job);
         self.job = Some((id, cancel));
     }
@@ -327,6 +335,15 @@ impl State {
                 self.source = None;
             }
         }
+    }
+
+    /// Publishes a fresh preview of the captured melody for the editor when one is due (only
+    /// while the editor is open; throttled while a take grows).
+    fn update_melody_preview(&mut self) {
+        let capture = self.shared.capture.lock().clone();
+        let source = self.params.settings.read().melody_source;
+        let open = self.params.editor_state.is_open();
+        self.preview.update(capture.as_ref(), source, open, &self.shared.melody_preview);
     }
 
     /// After a project load: reopen the newest clip from its file; a missing file is reported,
