@@ -22,6 +22,15 @@ What one invocation does:
      transformers' generate (do_sample=True, guidance_scale=3, top_k=250), same prompt, same
      number of decoder steps, CFG on, f32 on CPU. With --repeat N the two systems run
      alternately N times and each one's fastest run is reported (least disturbed by other load).
+  3b. Also runs our CLI with the decoder quantized (`--quant q8_0`, `--quant q4k`; choose with
+     --quants, "" for none), alternating with the f32 runs, and prints each one's ratio to our f32.
+  3c. Quality of each quantized format against our f32, same prompt, CFG on, greedy, same number
+     of steps: (a) free-running greedy codes: the fraction of identical codes overall and the
+     frames before the first frame that differs; (b) teacher forcing (hidden `melodygen logits`:
+     every model is fed f32's greedy codes, so each step sees the same context): max and mean
+     absolute logit error, relative RMS error, and the fraction of steps whose arg-max agrees.
+     Random weights give flat logits (close calls between tokens everywhere), so (a) and the
+     arg-max agreement are pessimistic next to a trained model; the logit errors are not.
   4. Prints per system: steady-state decoder steps/s (steps 2..N; step 1 also runs the text
      encoder / prefill), real-time factor (audio seconds / generation wall time, model loading
      excluded), time to first audio, peak RSS, model load time, and ours/transformers ratios;
@@ -38,6 +47,7 @@ Run from the repository root (or via `cargo xtask bench [ARGS]`, which builds th
     /tmp/refvenv/bin/python scripts/bench.py --melody         # also musicgen-melody (large)
     /tmp/refvenv/bin/python scripts/bench.py --skip-transformers   # ours only (quick)
     /tmp/refvenv/bin/python scripts/bench.py --repeat 3       # fastest of 3 alternating runs each
+    /tmp/refvenv/bin/python scripts/bench.py --quants ""      # f32 only (no quantized rows)
 """
 
 from __future__ import annotations
@@ -290,32 +300,78 @@ def summarise(t: dict, rss_gb: float, anon_gb: float) -> dict:
         "rss_gb": rss_gb,
         "anon_gb": anon_gb,
         "audio_s": t["audio_s"],
+        "quant": t.get("quant", "f32"),
+        "linear_bytes": t.get("decoder_linear_bytes"),
+        "fallbacks": t.get("quant_fallbacks", 0),
     }
 
 
-def print_table(rows: dict[str, dict]) -> None:
+def print_table(rows: dict[str, dict], ratios: list[tuple[str, str]]) -> None:
+    """One column per system, then one column per (numerator, denominator) ratio pair."""
     fields = [
-        ("decoder steps/s (steady, steps 2..N)", "steps_per_s", "{:.2f}", True),
-        ("first step incl. text encoder (s)", "first_step_s", "{:.2f}", False),
-        ("real-time factor (audio s / gen s)", "rtf", "{:.3f}", True),
-        ("time to first audio (s)", "first_audio_s", "{:.1f}", False),
-        ("EnCodec decode (s)", "decode_s", "{:.2f}", False),
-        ("generation total (s)", "total_s", "{:.1f}", False),
-        ("model load (s)", "load_s", "{:.1f}", False),
-        ("peak RSS (GB)", "rss_gb", "{:.2f}", False),
-        ("peak private RSS, RssAnon (GB)", "anon_gb", "{:.2f}", False),
+        ("decoder steps/s (steady, steps 2..N)", "steps_per_s", "{:.2f}"),
+        ("first step incl. text encoder (s)", "first_step_s", "{:.2f}"),
+        ("real-time factor (audio s / gen s)", "rtf", "{:.3f}"),
+        ("time to first audio (s)", "first_audio_s", "{:.1f}"),
+        ("EnCodec decode (s)", "decode_s", "{:.2f}"),
+        ("generation total (s)", "total_s", "{:.1f}"),
+        ("model load (s)", "load_s", "{:.1f}"),
+        ("peak RSS (GB)", "rss_gb", "{:.2f}"),
+        ("peak private RSS, RssAnon (GB)", "anon_gb", "{:.2f}"),
     ]
     names = list(rows)
-    both = len(names) == 2
-    head = f"{'':40}" + "".join(f"{n:>16}" for n in names) + (f"{'ours/transformers':>20}" if both else "")
+    ratios = [(a, b) for a, b in ratios if a in rows and b in rows]
+    head = f"{'':40}" + "".join(f"{n:>14}" for n in names) + "".join(f"{a + ' / ' + b:>26}" for a, b in ratios)
     print(head)
     print("-" * len(head))
-    for label, key, fmt, _ in fields:
-        line = f"{label:40}" + "".join(f"{fmt.format(rows[n][key]):>16}" for n in names)
-        if both:
-            a, b = rows[names[0]][key], rows[names[1]][key]
-            line += f"{(a / b if b else float('nan')):>19.2f}x"
+    for label, key, fmt in fields:
+        line = f"{label:40}" + "".join(f"{fmt.format(rows[n][key]):>14}" for n in names)
+        for a, b in ratios:
+            x, y = rows[a][key], rows[b][key]
+            line += f"{(x / y if y else float('nan')):>25.2f}x"
         print(line)
+
+
+def ours_cmd(model_dir: Path, steps: int, quant: str, out: Path, extra: list[str]) -> list[str]:
+    return [str(CLI), "generate", "--model", str(model_dir), "--prompt", PROMPT, "--max-new-tokens", str(steps),
+            "--guidance", str(GUIDANCE), "--seed", str(SEED), "--quant", quant, "--out", str(out)] + extra
+
+
+def quality(model_dir: Path, steps: int, quants: list[str], tmp: Path) -> dict[str, dict]:
+    """Quantized vs our f32 on the same prompt, greedy with CFG, `steps` steps (see 3c above)."""
+    import numpy as np
+
+    codes, logits = {}, {}
+    for q in ["f32"] + quants:
+        path = tmp / f"greedy-{q}.json"
+        subprocess.run(ours_cmd(model_dir, steps, q, tmp / "greedy.wav", ["--greedy", "--codes-out", str(path)]),
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        codes[q] = np.array(json.loads(path.read_text())["codes"])
+    for q in ["f32"] + quants:
+        out = tmp / f"logits-{q}.npy"
+        subprocess.run([str(CLI), "logits", "--model", str(model_dir), "--prompt", PROMPT, "--max-new-tokens", str(steps),
+                        "--guidance", str(GUIDANCE), "--quant", q, "--codes", str(tmp / "greedy-f32.json"),
+                        "--out", str(out)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        logits[q] = np.load(out)
+    ref, ref_codes = logits["f32"], codes["f32"]
+    res = {}
+    for q in quants:
+        same = codes[q] == ref_codes  # (K, F)
+        frames = same.shape[1]
+        diverged = ~same.all(axis=0)
+        first = int(np.argmax(diverged)) if diverged.any() else frames
+        err = np.abs(logits[q] - ref)
+        res[q] = {
+            "codes_equal": float(same.mean()),
+            "frames_before_divergence": first,
+            "frames": frames,
+            "logit_max_abs": float(err.max()),
+            "logit_mean_abs": float(err.mean()),
+            "logit_rel_rms": float(np.sqrt(((logits[q] - ref) ** 2).mean() / (ref ** 2).mean())),
+            "forced_argmax_equal": float((logits[q].argmax(-1) == ref.argmax(-1)).mean()),
+            "logit_std": float(ref.std()),
+        }
+    return res
 
 
 def main() -> None:
@@ -325,6 +381,7 @@ def main() -> None:
     ap.add_argument("--skip-small", action="store_true", help="with --melody: only the melody size")
     ap.add_argument("--skip-transformers", action="store_true", help="ours only")
     ap.add_argument("--repeat", type=int, default=1, help="run each system N times (alternating), report each one's fastest run")
+    ap.add_argument("--quants", default="q8_0,q4k", help="quantized formats to run besides f32 (comma-separated; \"\" = none)")
     ap.add_argument("--build-only", action="store_true", help="only create the checkpoints")
     ap.add_argument("--child", choices=["bandwidth", "transformers"], help=argparse.SUPPRESS)
     ap.add_argument("--model-dir", help=argparse.SUPPRESS)
@@ -356,16 +413,19 @@ def main() -> None:
         n = args.max_new_tokens
         print(f"\n=== {name} (random weights, real size), f32 CPU, CFG {GUIDANCE}, top-k {TOP_K}, sampling on, "
               f"{n} decoder steps each, prompt '{PROMPT}' ===", flush=True)
-        runs: dict[str, list[dict]] = {"ours": [], "transformers": []}
+        quants = [q for q in args.quants.split(",") if q]
+        systems = ["ours"] + [f"ours {q}" for q in quants]
+        runs: dict[str, list[dict]] = {k: [] for k in systems + ["transformers"]}
         for r in range(args.repeat):
-            ours, rss, anon = run_child(
-                [str(CLI), "generate", "--model", str(d), "--prompt", PROMPT, "--max-new-tokens", str(n),
-                 "--guidance", str(GUIDANCE), "--top-k", str(TOP_K), "--seed", str(SEED),
-                 "--out", str(tmp / f"{name}.wav"), "--timings-json", str(tmp / f"{name}-ours.json")],
-                tmp / f"{name}-ours.json",
-            )
-            runs["ours"].append(summarise(ours, rss, anon))
-            print(f"run {r + 1}/{args.repeat}: ours {runs['ours'][-1]['steps_per_s']:.2f} steps/s", flush=True)
+            for system in systems:
+                q = system.split(" ")[1] if " " in system else "f32"
+                ours, rss, anon = run_child(
+                    ours_cmd(d, n, q, tmp / f"{name}.wav",
+                             ["--top-k", str(TOP_K), "--timings-json", str(tmp / f"{name}-ours.json")]),
+                    tmp / f"{name}-ours.json",
+                )
+                runs[system].append(summarise(ours, rss, anon))
+                print(f"run {r + 1}/{args.repeat}: {system} {runs[system][-1]['steps_per_s']:.2f} steps/s", flush=True)
             if not args.skip_transformers:
                 tf, rss, anon = run_child(
                     me + ["--child", "transformers", "--model-dir", str(d), "--max-new-tokens", str(n),
@@ -377,10 +437,22 @@ def main() -> None:
                       f"{runs['transformers'][-1]['steps_per_s']:.2f} steps/s", flush=True)
         # Each system's fastest run (least disturbed by other load); the runs alternate.
         rows = {k: max(v, key=lambda x: x["steps_per_s"]) for k, v in runs.items() if v}
-        print(f"\naudio per run: {rows['ours']['audio_s']:.2f} s ({n - 3} frames); time to first audio = end of "
-              f"generation for both (no streaming yet). Model load: ours copies every weight into memory; "
-              f"transformers maps them lazily, so its reads from disk fall into its first step.\n")
-        print_table(rows)
+        print(f"\naudio per run: {rows['ours']['audio_s']:.2f} s ({n - 3} frames); transformers' time to first "
+              f"audio is the end of its generation. Model load: ours copies every weight into memory (and "
+              f"quantizes the decoder's matrices for q8_0/q4k); transformers maps them lazily, so its reads from "
+              f"disk fall into its first step. 'ours' is f32.\n")
+        print_table(rows, [("ours", "transformers")] + [(s, "ours") for s in systems[1:]])
+        if quants:
+            print(f"\nquality against our f32 (greedy, CFG {GUIDANCE}, {n} steps, same prompt; random weights: "
+                  f"flat logits, so code agreement is pessimistic):")
+            qual = quality(d, n, quants, tmp)
+            for q, m in qual.items():
+                print(f"  {q}: greedy codes equal {m['codes_equal']:.3f} overall, {m['frames_before_divergence']}/"
+                      f"{m['frames']} frames before the first difference; teacher-forced logits: max abs error "
+                      f"{m['logit_max_abs']:.3f}, mean abs {m['logit_mean_abs']:.4f} (f32 logit std "
+                      f"{m['logit_std']:.3f}), relative RMS {m['logit_rel_rms']:.4f}, arg-max equal "
+                      f"{m['forced_argmax_equal']:.3f}")
+                rows[f"ours {q}"]["quality"] = m
 
         results.append((name, d, rows))
 
@@ -408,6 +480,16 @@ def main() -> None:
         for key, what in [("rss_gb", "peak RSS"), ("anon_gb", "peak private RSS")]:
             print(f"{what} / checkpoint f32 bytes ({gb:.2f} GB): "
                   + ", ".join(f"{n} {r[key] / gb:.2f}x" for n, r in rows.items()))
+        f32_linear = rows["ours"].get("linear_bytes")
+        for sys_name, r in rows.items():
+            if not sys_name.startswith("ours ") or not r.get("linear_bytes") or not f32_linear:
+                continue
+            # The weights a quantized model holds: the checkpoint minus the decoder's f32 matrices
+            # plus their quantized blocks (embeddings, norms, T5 and EnCodec stay f32).
+            in_use = (total * 4 - f32_linear + r["linear_bytes"]) / 1e9
+            print(f"{sys_name}: decoder matrices {r['linear_bytes'] / 1e6:.0f} MB quantized ({r['fallbacks']} "
+                  f"fallbacks), weights in use {in_use:.2f} GB; peak RSS {r['rss_gb']:.2f} GB = {r['rss_gb'] / in_use:.2f}x, "
+                  f"peak private RSS {r['anon_gb'] / in_use:.2f}x of them; steps/s {r['steps_per_s'] / rows['ours']['steps_per_s']:.2f}x f32")
     load_after = os.getloadavg()
     print(f"\nload average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f} "
           f"(other work on this machine makes every figure noisier)")
