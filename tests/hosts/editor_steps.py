@@ -78,7 +78,9 @@ def _run_editor(plugin, drive) -> dict:
     return found
 
 
-def generate_from_editor(vst3: str, prompt: str, before: str, after: str, reopened: str, title: str = "MelodyGen") -> dict:
+def generate_from_editor(
+    vst3: str, prompt: str, before: str, empty_prompt: str, after: str, reopened: str, title: str = "MelodyGen"
+) -> dict:
     ui_rects.use_rects_file()
     clip_dir = Path(os.environ["MELODYGEN_CLIP_DIR"])
     plugin = pipeline_steps.configured(vst3, "", pipeline_steps.settings(7))
@@ -93,6 +95,12 @@ def generate_from_editor(vst3: str, prompt: str, before: str, after: str, reopen
         time.sleep(0.5)
         _shot(before)
         found["rects_before"] = _rects_now()
+        # Generate with no prompt yet: the window says what to do, in the error colour.
+        editor.click("generate")
+        _wait("the message line", lambda: "message" in _rects_now(), 10)
+        time.sleep(0.3)
+        _shot(empty_prompt)
+        found["message_rect"] = _rects_now()["message"]
         # A click gives the text field egui's focus (reported through the hook); the editor's X
         # window gets the keyboard focus and the keys are typed (XTEST).
         found["prompt_clicks"] = editor.focus_and_type("prompt", prompt)

@@ -1,7 +1,8 @@
 """A producer's round trip through the real editor: pedalboard (VST3, the allocation-checking
 bundle) under Xvfb, the tiny melody checkpoint, mouse and keyboard driven by xdotool.
 
-The test types a prompt into the editor's prompt field, presses Generate and waits for the clip,
+The test first presses Generate with no prompt (the window must say so in the error colour), then
+types a prompt into the editor's prompt field, presses Generate and waits for the clip,
 with screenshots before and after (target/test-artifacts/editor-generate-{before,after}.png and
 the editor window alone in editor-generate-window.png). It checks that the clip's sidecar and
 the plugin state carry the typed prompt, that the library region shows a new row where the clip
@@ -49,7 +50,7 @@ def _changed(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_typed_prompt_generate_and_library_row(vst3_bundle, session_env, artifacts):
-    shots = {name: artifacts / f"editor-generate-{name}.png" for name in ("before", "after", "reopened")}
+    shots = {name: artifacts / f"editor-generate-{name}.png" for name in ("before", "empty_prompt", "after", "reopened")}
     for shot in shots.values():
         shot.unlink(missing_ok=True)
     r = run_step(
@@ -76,9 +77,16 @@ def test_typed_prompt_generate_and_library_row(vst3_bundle, session_env, artifac
     assert r["diagnostics"]["jobs_finished"] == 1 and r["diagnostics"]["jobs_failed"] == 0, r["diagnostics"]
     assert r["processes_after"]
 
+    # Generate with an empty prompt first: a message in red (egui's error colour) said so and
+    # no job ran (one finished job, none failed, above).
+    origin, size = r["editor"]["origin"], r["editor"]["size"]
+    message = _crop(_window(shots["empty_prompt"], origin, size), r["message_rect"])
+    red = int(np.sum((message[..., 0] > 200) & (message[..., 1] < 90) & (message[..., 2] < 90)))
+    print(f"empty-prompt message: {red} red pixels")
+    assert red > 50, f"no error-coloured message after Generate with an empty prompt ({red} red pixels)"
+
     # The library shows a new row: where the newest clip's row (its drag handle) is drawn now,
     # the "before" screenshot had only the empty library.
-    origin, size = r["editor"]["origin"], r["editor"]["size"]
     before = _window(shots["before"], origin, size)
     after = _window(shots["after"], origin, size)
     Image.fromarray(after.astype(np.uint8)).save(artifacts / "editor-generate-window.png")
