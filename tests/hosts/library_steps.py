@@ -37,12 +37,6 @@ def _row_shown(found: dict, key: str, shot: str, title: str) -> ui_rects.Editor:
     return editor
 
 
-def _focus_pointer_window() -> None:
-    pointer = dict(line.split("=", 1) for line in _x("xdotool", "getmouselocation", "--shell").splitlines() if "=" in line)
-    _x("xdotool", "windowfocus", pointer["WINDOW"])
-    time.sleep(0.2)
-
-
 def _state(plugin) -> dict:
     state = pipeline_steps.read_state(plugin)
     return {"clips": pipeline_steps.field(state, "clips"), "diagnostics": pipeline_steps.field(state, "diagnostics")}
@@ -78,14 +72,22 @@ def restore_and_rename(vst3: str, saved_state: str, new_name: str, shots: list[s
     def drive(f: dict) -> None:
         editor = _row_shown(f, "before", shots[0], title)
         old = Path(found["restored"]["clips"][0]["path"])
+        # The editor's X window gets the keyboard focus first (egui drops its focused widget when
+        # the window's focus changes), then the name is double-clicked until the editor reports
+        # its rename field focused.
         x, y = editor.centre("library_name_0")
-        _x("xdotool", "mousemove", str(x), str(y))
-        time.sleep(0.2)
-        # Keyboard focus to the editor's own X window first: egui drops its focused widget
-        # when the window's focus changes, so focusing after the double-click would lose it.
-        _focus_pointer_window()
-        _x("xdotool", "click", "--repeat", "2", "--delay", "80", "1")
-        time.sleep(0.5)
+        for attempt in range(1, 6):
+            _x("xdotool", "windowfocus", "--sync", editor.window)
+            _x("xdotool", "mousemove", str(x), str(y))
+            time.sleep(0.2)
+            _x("xdotool", "click", "--repeat", "2", "--delay", "80", "1")
+            try:
+                editor_steps._wait("the rename field", lambda: "library_rename_focused" in editor_steps._rects_now(), 2)
+                break
+            except RuntimeError:
+                if attempt == 5:
+                    raise
+        f["rename_clicks"] = attempt
         _x("xdotool", "key", "ctrl+a")
         _x("xdotool", "type", "--delay", "30", new_name)
         _x("xdotool", "key", "Return")
@@ -140,3 +142,78 @@ def load_state(vst3: str, saved_state: str):
     plugin.raw_state = Path(saved_state).read_bytes()
     pipeline_steps.process(plugin, np.zeros((2, RATE // 4), np.float32), RATE)
     return plugin
+
+
+def _clip_audio(plugin) -> np.ndarray:
+    import soundfile
+
+    (meta,) = pipeline_steps.clips(plugin)
+    audio, rate = soundfile.read(meta["path"], dtype="float32", always_2d=True)
+    assert rate == RATE, rate
+    return audio.T
+
+
+def _render(plugin, seconds: float) -> np.ndarray:
+    return pipeline_steps.process(plugin, np.zeros((2, int(seconds * RATE)), np.float32), RATE)
+
+
+def _err(a: np.ndarray, b: np.ndarray) -> float:
+    assert a.shape == b.shape, (a.shape, b.shape)
+    return float(np.max(np.abs(a - b)))
+
+
+def audition_stop_play_seek_loop(vst3: str, saved_state: str, shots: list[str], title: str = "MelodyGen") -> dict:
+    """Session 4: with Preview off (the reopened clip silent), the library row's Play auditions
+    the clip; the clip view's Stop silences it, Play restarts it, a click in the middle of the
+    waveform seeks there and Loop repeats it. The host renders from the helper thread while the
+    editor is open, as a DAW's audio thread would; every render is compared with the WAV."""
+    ui_rects.use_rects_file()
+    plugin = load_plugin(vst3)
+    plugin.raw_state = Path(saved_state).read_bytes()
+    state = pipeline_steps.read_state(plugin)
+    state["params"]["preview"] = {"i32": 0}  # Off
+    state["params"]["loop"] = {"bool": False}
+    pipeline_steps.write_state(plugin, state)
+    clip = _clip_audio(plugin)
+    n = clip.shape[1]
+    found: dict = {"frames": n, "silent_before": float(np.max(np.abs(_render(plugin, 0.25))))}
+
+    def drive(f: dict) -> None:
+        editor = ui_rects.Editor.find(title, 30)
+        editor_steps._wait("the library row", lambda: "library_play_0" in editor_steps._rects_now(), 15)
+        time.sleep(0.5)
+        editor_steps._shot(shots[0])
+        f["play_rect"] = editor.rect("library_play_0")
+        editor.click("library_play_0")
+        time.sleep(0.5)  # the dispatcher loads the WAV and hands it over
+        half = n // 2
+        f["audition_error"] = _err(_render(plugin, half / RATE), clip[:, :half])
+        time.sleep(0.5)
+        editor_steps._shot(shots[1])  # the row's button now says Stop; the playhead is drawn
+
+        editor.click("clip_stop")
+        time.sleep(0.3)
+        f["stopped_peak"] = float(np.max(np.abs(_render(plugin, 0.25))))
+
+        editor.click("clip_play")
+        time.sleep(0.3)
+        quarter = n // 4
+        f["replay_error"] = _err(_render(plugin, quarter / RATE), clip[:, :quarter])
+
+        editor.click("clip_waveform")  # its centre: about half way
+        time.sleep(0.3)
+        out = _render(plugin, quarter / RATE)
+        starts = [k for k in range(n - quarter) if np.array_equal(out, clip[:, k : k + quarter])]
+        f["seek_starts"] = starts[:3]
+        k = starts[0] if starts else 0
+
+        editor.click("clip_loop")
+        time.sleep(0.3)
+        out = _render(plugin, 1.0)
+        expected = clip[:, (k + quarter + np.arange(out.shape[1])) % n]
+        f["loop_error"] = _err(out, expected)
+
+    found["editor"] = editor_steps._run_editor(plugin, drive)
+    state = pipeline_steps.read_state(plugin)
+    found["loop_param"] = state["params"]["loop"]
+    return found

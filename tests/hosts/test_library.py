@@ -8,7 +8,10 @@ Three host sessions, each its own process, handing the project state on as a DAW
    the clip is renamed in the editor (double-click, type, Enter): WAV and sidecar are renamed
    on disk and the saved state has the new path;
 3. that state in another fresh plugin lists the renamed clip; Delete (row menu) moves both files
-   to the clip folder's trash and removes the row; "Undo delete" brings files and row back.
+   to the clip folder's trash and removes the row; "Undo delete" brings files and row back;
+4. once more from that state, with Preview off: the row's Play auditions the clip, the clip
+   view's Stop silences it, Play restarts it, a click on the waveform seeks and Loop repeats;
+   every render is compared sample for sample with the clip's WAV.
 Screenshots: target/test-artifacts/library-*.png.
 """
 
@@ -61,7 +64,7 @@ def step(name: str, target: str, env: dict, vst3_bundle: Path, **kwargs) -> dict
 
 
 def test_library_survives_editor_reopen_and_new_sessions_rename_delete_undo(vst3_bundle, session_env, artifacts, tmp_path):
-    shots = {n: artifacts / f"library-{n}.png" for n in ("open", "reopen", "session2", "renamed")}
+    shots = {n: artifacts / f"library-{n}.png" for n in ("open", "reopen", "session2", "renamed", "audition-before", "audition")}
     for s in shots.values():
         s.unlink(missing_ok=True)
     clip_dir = Path(session_env["MELODYGEN_CLIP_DIR"])
@@ -113,3 +116,23 @@ def test_library_survives_editor_reopen_and_new_sessions_rename_delete_undo(vst3
     assert r3["state"]["clips"] == [after], "undo did not restore the row as it was"
     assert r3["processes_after"]
     print(f"delete {ed['delete_seconds']:.2f} s, undo {ed['undo_seconds']:.2f} s")
+
+    # Session 4: audition, Stop, Play, seek and Loop, heard in the host's output.
+    r4 = step("audition, stop, play, seek, loop", "audition_stop_play_seek_loop", session_env, vst3_bundle,
+              saved_state=str(resaved), shots=[str(shots["audition-before"]), str(shots["audition"])])
+    ed = r4["editor"]
+    assert "error" not in ed, ed["error"]
+    n = r4["frames"]
+    assert r4["silent_before"] == 0.0, "Preview off, yet the reopened clip is heard"
+    assert ed["audition_error"] == 0.0, f"the audition differs from the WAV by {ed['audition_error']}"
+    assert ed["stopped_peak"] == 0.0, "Stop did not silence the clip"
+    assert ed["replay_error"] == 0.0, "Play did not restart the clip from its beginning"
+    assert len(ed["seek_starts"]) == 1, ed["seek_starts"]
+    # The click lands on the waveform's centre pixel: half the clip, within a pixel's worth.
+    (k,) = ed["seek_starts"]
+    assert abs(k - n // 2) <= n // 200, f"the click seeked to frame {k} of {n}"
+    assert ed["loop_error"] == 0.0, "Loop did not repeat the clip seamlessly"
+    assert r4["loop_param"] == {"bool": True}, "the Loop button did not set the Loop Preview parameter"
+    (x0, y0, x1, y1) = ed["play_rect"]
+    button = lambda shot: np.asarray(Image.open(shot).convert("RGB")).astype(np.int16)[y0:y1, x0:x1]
+    assert _changed(button(shots["audition-before"]), button(shots["audition"])) > 0.05, "the row does not show it is playing"

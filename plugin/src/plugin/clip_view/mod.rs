@@ -10,6 +10,7 @@ pub mod peaks;
 
 use super::params::MelodyGenParams;
 use super::playback::{PlayState, PreviewMode};
+use super::ui_rects;
 use super::SharedState;
 use crate::worker::clip::ClipMeta;
 use nice_plug::prelude::ParamSetter;
@@ -84,11 +85,11 @@ pub fn show(ui: &mut egui::Ui, params: &MelodyGenParams, shared: &SharedState, s
     waveform(ui, current.as_deref(), play);
     ui.horizontal(|ui| {
         let holds_current = current.as_ref().is_some_and(|c| play.clip_id() == c.id);
-        if ui
+        let play_button = ui
             .add_enabled(current.is_some(), egui::Button::new("Play"))
-            .on_hover_text("Play the clip from its start")
-            .clicked()
-        {
+            .on_hover_text("Play the clip from its start");
+        ui_rects::record(ui.ctx(), "clip_play", play_button.rect);
+        if play_button.clicked() {
             // "Off" would keep it silent: playing a clip asks for at least "Play now".
             if params.preview.value() == PreviewMode::Off {
                 setter.begin_set_parameter(&params.preview);
@@ -97,15 +98,17 @@ pub fn show(ui: &mut egui::Ui, params: &MelodyGenParams, shared: &SharedState, s
             }
             play.play();
         }
-        if ui
+        let stop_button = ui
             .add_enabled(!play.is_stopped(), egui::Button::new("Stop"))
-            .on_hover_text("Silence the clip until Play")
-            .clicked()
-        {
+            .on_hover_text("Silence the clip until Play");
+        ui_rects::record(ui.ctx(), "clip_stop", stop_button.rect);
+        if stop_button.clicked() {
             play.stop();
         }
         let mut looping = params.loop_preview.value();
-        if ui.toggle_value(&mut looping, "Loop").on_hover_text("Repeat the clip").changed() {
+        let loop_button = ui.toggle_value(&mut looping, "Loop").on_hover_text("Repeat the clip");
+        ui_rects::record(ui.ctx(), "clip_loop", loop_button.rect);
+        if loop_button.changed() {
             setter.begin_set_parameter(&params.loop_preview);
             setter.set_parameter(&params.loop_preview, looping);
             setter.end_set_parameter(&params.loop_preview);
@@ -150,6 +153,7 @@ fn clock(seconds: f64) -> String {
 fn waveform(ui: &mut egui::Ui, current: Option<&CurrentClip>, play: &PlayState) {
     let width = ui.available_width().max(64.0);
     let (rect, response) = ui.allocate_exact_size(egui::vec2(width, WAVEFORM_HEIGHT), egui::Sense::click());
+    ui_rects::record(ui.ctx(), "clip_waveform", rect);
     let painter = ui.painter_at(rect);
     let visuals = ui.visuals();
     painter.rect_filled(rect, 2.0, visuals.extreme_bg_color);

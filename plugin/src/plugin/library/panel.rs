@@ -233,6 +233,10 @@ fn name_cell(
             edit.request_focus();
             state.focus_rename = false;
         }
+        if edit.has_focus() {
+            // Test hook: GUI tests type only once the field has the keyboard focus.
+            ui_rects::record(ui.ctx(), "library_rename_focused", edit.rect);
+        }
         if edit.lost_focus() {
             if ui.input(|i| i.key_pressed(egui::Key::Enter)) {
                 shared.library.send(LibraryCommand::Rename {
