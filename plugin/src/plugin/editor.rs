@@ -28,8 +28,6 @@ use nice_plug_egui::{create_egui_editor, EguiEditor, EguiNiceSettings, NiceEguiA
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-/// The clip list never shrinks below one row.
-const CLIP_ROW_HEIGHT: f32 = 24.0;
 /// Width of the left (controls) column, in points; the right column takes the rest.
 const LEFT_COLUMN_WIDTH: f32 = 500.0;
 /// Height of the clip library at the bottom.
