@@ -481,12 +481,17 @@ def main() -> None:
             print(f"{what} / checkpoint f32 bytes ({gb:.2f} GB): "
                   + ", ".join(f"{n} {r[key] / gb:.2f}x" for n, r in rows.items()))
         f32_linear = rows["ours"].get("linear_bytes")
+        # We never load EnCodec's encoder (only its quantizer and decoder are needed).
+        unused = sum(numel(sh) * 4 for k, (_, sh) in tensor_shapes(d).items() if k.startswith("audio_encoder.encoder."))
+        loaded = total * 4 - unused
+        print(f"ours f32: weights in use {loaded / 1e9:.2f} GB (the checkpoint without EnCodec's encoder); peak RSS "
+              f"{rows['ours']['rss_gb'] / (loaded / 1e9):.2f}x, peak private RSS {rows['ours']['anon_gb'] / (loaded / 1e9):.2f}x of them")
         for sys_name, r in rows.items():
             if not sys_name.startswith("ours ") or not r.get("linear_bytes") or not f32_linear:
                 continue
-            # The weights a quantized model holds: the checkpoint minus the decoder's f32 matrices
+            # The weights a quantized model holds: those f32 loads minus the decoder's f32 matrices
             # plus their quantized blocks (embeddings, norms, T5 and EnCodec stay f32).
-            in_use = (total * 4 - f32_linear + r["linear_bytes"]) / 1e9
+            in_use = (loaded - f32_linear + r["linear_bytes"]) / 1e9
             print(f"{sys_name}: decoder matrices {r['linear_bytes'] / 1e6:.0f} MB quantized ({r['fallbacks']} "
                   f"fallbacks), weights in use {in_use:.2f} GB; peak RSS {r['rss_gb']:.2f} GB = {r['rss_gb'] / in_use:.2f}x, "
                   f"peak private RSS {r['anon_gb'] / in_use:.2f}x of them; steps/s {r['steps_per_s'] / rows['ours']['steps_per_s']:.2f}x f32")

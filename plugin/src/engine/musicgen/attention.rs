@@ -77,8 +77,8 @@ impl Attention {
     /// The cross-attention keys/values of the (projected) encoder states `(B, T_enc, H)`.
     pub fn cross_kv(&self, encoder: &Tensor) -> Result<CrossKv> {
         Ok(CrossKv {
-            k: self.split_heads(&self.k_proj.forward(encoder)?)?,
-            v: self.split_heads(&self.v_proj.forward(encoder)?)?,
+            k: self.split_heads(&self.k_proj.forward_once(encoder)?)?,
+            v: self.split_heads(&self.v_proj.forward_once(encoder)?)?,
         })
     }
 

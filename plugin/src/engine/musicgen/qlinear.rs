@@ -46,6 +46,22 @@ impl QLinear {
     }
 }
 
+impl QLinear {
+    /// `forward` for a layer used once per generation (the cross-attention keys and values of
+    /// the text): a quantized weight is expanded to a temporary f32 copy for this call.
+    ///
+    /// Why: on x86 with AVX2/AVX-512, candle's first quantized matmul with a weight builds a
+    /// repacked copy of it that lives as long as the weight (as large again as the q8_0
+    /// blocks). For the 2 × layers cross-attention K/V projections that copy would be kept for
+    /// a product computed once per generation; expanding costs about a millisecond each.
+    pub fn forward_once(&self, x: &Tensor) -> Result<Tensor> {
+        match &self.weight {
+            Weight::F32(l) => l.forward(x),
+            Weight::Quantized(q) => Linear::new(q.dequantize(x.device())?, None).forward(x),
+        }
+    }
+}
+
 impl Module for QLinear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match &self.weight {
