@@ -70,6 +70,7 @@ impl Dispatcher {
                     source: None,
                     prepared_rate: 0,
                     pending: None,
+                    partial: Default::default(),
                     preview: Default::default(),
                     library,
                     clip_ids: 0,
@@ -115,6 +116,8 @@ struct State {
     /// A prepared clip the audio thread's ring had no room for; retried every tick, and
     /// replaced by anything newer.
     pending: Option<Box<PlayableClip>>,
+    /// The clip being generated, previewed as it grows (see `super::partial_preview`).
+    partial: super::partial_preview::PartialPreview,
     /// Commands from the editor's library panel.
     library: Receiver<LibraryCommand>,
     /// Last id given to a current clip (its `PlayableClip`s carry it, so the editor can tell
@@ -151,10 +154,15 @@ impl State {
                     if self.job.as_ref().is_some_and(|(id, _)| *id == job) {
                         self.job = None;
                     }
+                    self.partial.finished(job);
                     self.finished(result);
                 }
-                // Preview of the clip being generated: not played yet.
-                WorkerToInstance::Partial { .. } => {}
+                // The clip so far replaces what the audio thread plays (sent by `deliver`).
+                WorkerToInstance::Partial { job, start, audio } => {
+                    if let Some(prefix) = self.partial.push(job, start, &audio) {
+                        self.pending = Some(prefix);
+                    }
+                }
             }
         }
         // Clips the audio thread replaced are freed here.
@@ -236,6 +244,7 @@ impl State {
         };
         self.shared.set_message(if silent { super::melody_preview::SILENT_MESSAGE } else { "" });
         let id = self.worker.submit(job);
+        self.partial.start(id, &anchor);
         self.job = Some((id, cancel));
     }
 
@@ -332,6 +341,7 @@ impl State {
                 let mut playable = PlayableClip::from_clip(&converted);
                 playable.id = self.clip_ids;
                 playable.audition = self.audition;
+                playable.continues = self.partial.take_continue();
                 self.pending = Some(playable);
                 self.prepared_rate = rate;
             }

@@ -14,6 +14,7 @@ pub mod melody_preview;
 pub mod melody_view;
 pub mod model_panel;
 pub mod params;
+mod partial_preview;
 pub mod playback;
 pub mod prompt_panel;
 pub mod sampling_panel;

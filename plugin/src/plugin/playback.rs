@@ -47,6 +47,12 @@ pub struct PlayableClip {
     /// An audition of a library clip: played from its start at once whatever the "Preview"
     /// mode, and taking it un-stops playback (the user pressed its Play).
     pub audition: bool,
+    /// A longer version of the clip now held (the next prefix of a clip being generated, or
+    /// the finished clip after its prefixes): taking it keeps the play position.
+    pub continues: bool,
+    /// More of this clip is being generated: in "Play now" the position waits at its end for
+    /// the next prefix instead of running past it.
+    pub growing: bool,
 }
 
 impl PlayableClip {
@@ -65,6 +71,8 @@ impl PlayableClip {
                 .map(|s| (s * rate as f64).round() as i64),
             id: 0,
             audition: false,
+            continues: false,
+            growing: false,
         })
     }
 
@@ -215,7 +223,9 @@ impl Player {
             }
         }
         while let Ok(new) = self.incoming.pop() {
-            self.pos = 0;
+            if !new.continues {
+                self.pos = 0;
+            }
             if new.audition {
                 self.state.stopped.store(false, Ordering::Relaxed);
             }
@@ -277,7 +287,16 @@ impl Player {
             },
             _ => {
                 let start = self.pos;
-                self.pos += len as i64;
+                if clip.growing {
+                    // Wait at the end of what exists so far; nothing is skipped.
+                    let n = clip.frames() as i64;
+                    if start >= n {
+                        return None;
+                    }
+                    self.pos = (start + len as i64).min(n);
+                } else {
+                    self.pos += len as i64;
+                }
                 Some(start)
             }
         }
@@ -316,6 +335,8 @@ mod tests {
             anchor_samples: anchor,
             id: frames as u64,
             audition: false,
+            continues: false,
+            growing: false,
         })
     }
 
