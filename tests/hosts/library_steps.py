@@ -8,6 +8,7 @@ project is closed and opened again (a new host session).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ import numpy as np
 from pedalboard import load_plugin
 
 import editor_steps
+import juce_state
 import pipeline_steps
 import ui_rects
 
@@ -37,6 +39,31 @@ def _row_shown(found: dict, key: str, shot: str, title: str) -> ui_rects.Editor:
     return editor
 
 
+def _type_into(editor: ui_rects.Editor, open_field, focused: str, text: str, done, what: str, attempts: int = 3) -> int:
+    """Opens a text field (`open_field()`: a click or double-click) until the editor reports it
+    focused as `focused`, gives the editor's X window the keyboard focus (as
+    ui_rects.Editor.focus_and_type does), selects what is there, types `text` and presses Enter;
+    repeats the whole when `done()` does not come true within 3 s (a keystroke lost by the X
+    server under load). Returns the attempts it took."""
+    for attempt in range(1, attempts + 1):
+        open_field()
+        try:
+            editor_steps._wait(f"the {what} field focused", lambda: focused in editor_steps._rects_now(), 3)
+        except RuntimeError:
+            continue
+        _x("xdotool", "windowfocus", "--sync", editor.window)
+        time.sleep(0.2)
+        _x("xdotool", "key", "ctrl+a")
+        _x("xdotool", "type", "--delay", "30", text)
+        _x("xdotool", "key", "Return")
+        try:
+            editor_steps._wait(what, done, 3)
+            return attempt
+        except RuntimeError:
+            pass
+    raise RuntimeError(f"typing into the {what} field had no effect after {attempts} attempts")
+
+
 def _state(plugin) -> dict:
     state = pipeline_steps.read_state(plugin)
     return {"clips": pipeline_steps.field(state, "clips"), "diagnostics": pipeline_steps.field(state, "diagnostics")}
@@ -46,7 +73,8 @@ def generate_and_reopen(vst3: str, saved_state: str, shots: list[str], title: st
     """Session 1: a clip made by the "Generate" parameter (no editor open), then the editor
     opened, closed and opened again; the project state is saved to `saved_state`."""
     ui_rects.use_rects_file()
-    plugin = pipeline_steps.configured(vst3, "library test: dusty jazz drums", pipeline_steps.settings(4242))
+    # f32 weights: this test is about the library, not the quantized path.
+    plugin = pipeline_steps.configured(vst3, "library test: dusty jazz drums", pipeline_steps.settings(4242, quant="f32"))
     pipeline_steps.process(plugin, pipeline_steps.melody(RATE), RATE)
     pipeline_steps.press(plugin, "generate", RATE)
     pipeline_steps.process_until([plugin], RATE, lambda d: pipeline_steps.ended(d[0]))
@@ -72,27 +100,21 @@ def restore_and_rename(vst3: str, saved_state: str, new_name: str, shots: list[s
     def drive(f: dict) -> None:
         editor = _row_shown(f, "before", shots[0], title)
         old = Path(found["restored"]["clips"][0]["path"])
-        # The editor's X window gets the keyboard focus first (egui drops its focused widget when
-        # the window's focus changes), then the name is double-clicked until the editor reports
-        # its rename field focused.
         x, y = editor.centre("library_name_0")
-        for attempt in range(1, 6):
-            _x("xdotool", "windowfocus", "--sync", editor.window)
+
+        def double_click() -> None:
             _x("xdotool", "mousemove", str(x), str(y))
             time.sleep(0.2)
             _x("xdotool", "click", "--repeat", "2", "--delay", "80", "1")
-            try:
-                editor_steps._wait("the rename field", lambda: "library_rename_focused" in editor_steps._rects_now(), 2)
-                break
-            except RuntimeError:
-                if attempt == 5:
-                    raise
-        f["rename_clicks"] = attempt
-        _x("xdotool", "key", "ctrl+a")
-        _x("xdotool", "type", "--delay", "30", new_name)
-        _x("xdotool", "key", "Return")
+
         renamed = old.with_name(new_name + ".wav")
-        f["rename_seconds"] = editor_steps._wait(f"{renamed} on disk", renamed.exists, 10)
+        started = time.monotonic()
+        try:
+            f["rename_attempts"] = _type_into(editor, double_click, "library_rename_focused", new_name, renamed.exists, "rename")
+        except RuntimeError:
+            editor_steps._shot(shots[1])  # what the editor says instead
+            raise
+        f["rename_seconds"] = time.monotonic() - started
         time.sleep(1.0)
         editor_steps._shot(shots[1])
         f["after"] = {"rects": editor_steps._rects_now(), "shot": shots[1]}
@@ -216,4 +238,45 @@ def audition_stop_play_seek_loop(vst3: str, saved_state: str, shots: list[str], 
     found["editor"] = editor_steps._run_editor(plugin, drive)
     state = pipeline_steps.read_state(plugin)
     found["loop_param"] = state["params"]["loop"]
+    return found
+
+
+def settings_again_and_folder(vst3: str, saved_state: str, new_folder: str, title: str = "MelodyGen") -> dict:
+    """Session 5: the project's prompt and seed are changed, the melody is fed again; in the
+    editor, "Use these settings again" (row menu) and a new clip folder (typed, Enter). Then
+    "Generate" (the parameter, editor closed) must remake the clip in the new folder."""
+    ui_rects.use_rects_file()
+    plugin = load_plugin(vst3)
+    plugin.raw_state = Path(saved_state).read_bytes()
+    state = pipeline_steps.read_state(plugin)
+    settings = pipeline_steps.field(state, "settings")
+    settings.update(seed=1, seed_locked=False)
+    state["fields"]["settings"] = json.dumps(settings)
+    pipeline_steps.write_state(plugin, juce_state.with_prompt(state, "something else entirely"))
+    # The same melody as session 1, captured from the first block (capture is armed).
+    pipeline_steps.process(plugin, pipeline_steps.melody(RATE), RATE)
+    found: dict = {"changed": pipeline_steps.field(pipeline_steps.read_state(plugin), "settings")}
+
+    def drive(f: dict) -> None:
+        editor = ui_rects.Editor.find(title, 30)
+        editor_steps._wait("the library row", lambda: "library_menu_0" in editor_steps._rects_now(), 15)
+        editor.click("library_menu_0")
+        editor_steps._wait("the row's menu", lambda: "library_menu_settings" in editor_steps._rects_now(), 5)
+        time.sleep(0.3)
+        editor.click("library_menu_settings")
+        time.sleep(0.5)
+        f["folder_attempts"] = _type_into(
+            editor, lambda: editor.click("library_folder"), "library_folder_focused", new_folder, Path(new_folder).is_dir, "clip folder"
+        )
+        time.sleep(0.5)
+
+    found["editor"] = editor_steps._run_editor(plugin, drive)
+    state = pipeline_steps.read_state(plugin)
+    found["prompt"] = pipeline_steps.field(state, "prompt")
+    found["settings"] = pipeline_steps.field(state, "settings")
+    found["clip_dir"] = pipeline_steps.field(state, "clip_dir")
+    pipeline_steps.press(plugin, "generate", RATE)
+    pipeline_steps.process_until([plugin], RATE, lambda d: pipeline_steps.ended(d[0]))
+    found["clips"] = pipeline_steps.clips(plugin)
+    found["diagnostics"] = pipeline_steps.diagnostics(plugin)
     return found

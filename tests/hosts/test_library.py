@@ -11,7 +11,11 @@ Three host sessions, each its own process, handing the project state on as a DAW
    to the clip folder's trash and removes the row; "Undo delete" brings files and row back;
 4. once more from that state, with Preview off: the row's Play auditions the clip, the clip
    view's Stop silences it, Play restarts it, a click on the waveform seeks and Loop repeats;
-   every render is compared sample for sample with the clip's WAV.
+   every render is compared sample for sample with the clip's WAV;
+5. once more, with the project's prompt and seed changed: "Use these settings again" (row menu)
+   restores the clip's prompt and settings with its seed locked, a clip folder typed into the
+   folder line is created and used, and Generate makes a clip there with the old clip's prompt,
+   seed and settings.
 Screenshots: target/test-artifacts/library-*.png.
 """
 
@@ -104,7 +108,7 @@ def test_library_survives_editor_reopen_and_new_sessions_rename_delete_undo(vst3
     assert ed["after"]["rects"]["library_name_0"] == ed["before"]["rects"]["library_name_0"]
     d = _name_cell({**ed["before"], "shot": ed["after"]["shot"]})
     assert _changed(c, d) > 0.05, "the row still shows the old name"
-    print(f"rename took {ed['rename_seconds']:.2f} s")
+    print(f"rename took {ed['rename_seconds']:.2f} s ({ed['rename_attempts']} attempt(s))")
 
     # Session 3: the renamed clip is listed; delete it from the row menu, then undo.
     r3 = step("restore again, delete and undo", "restore_delete_undo", session_env, vst3_bundle, saved_state=str(resaved))
@@ -136,3 +140,22 @@ def test_library_survives_editor_reopen_and_new_sessions_rename_delete_undo(vst3
     (x0, y0, x1, y1) = ed["play_rect"]
     button = lambda shot: np.asarray(Image.open(shot).convert("RGB")).astype(np.int16)[y0:y1, x0:x1]
     assert _changed(button(shots["audition-before"]), button(shots["audition"])) > 0.05, "the row does not show it is playing"
+
+    # Session 5: use these settings again + a new clip folder; Generate remakes the clip there.
+    folder = tmp_path / "elsewhere" / "new clips"
+    r5 = step("use settings again, change folder, generate", "settings_again_and_folder", session_env, vst3_bundle,
+              saved_state=str(resaved), new_folder=str(folder))
+    assert "error" not in r5["editor"], r5["editor"]["error"]
+    assert r5["changed"]["seed"] == 1 and not r5["changed"]["seed_locked"]
+    assert r5["prompt"] == meta["settings"]["prompt"]
+    expected = {k: v for k, v in meta["settings"].items() if k != "prompt"}
+    assert r5["settings"] == {**expected, "seed_locked": True}, r5["settings"]
+    assert r5["clip_dir"] == str(folder)
+    assert r5["diagnostics"]["jobs_finished"] == 1, r5["diagnostics"]
+    old, new = r5["clips"]
+    assert old == after, "the earlier clip changed"
+    assert Path(new["path"]).parent == folder, new["path"]
+    assert new["settings"] == {**meta["settings"], "seed_locked": True}
+    # The new clip was made with exactly the old one's prompt and settings (its sidecar says so).
+    sidecar = json.loads(Path(new["path"]).with_suffix(".json").read_text())
+    assert sidecar["settings"] == new["settings"]

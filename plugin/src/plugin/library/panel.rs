@@ -117,6 +117,9 @@ fn folder_line(ui: &mut egui::Ui, state: &mut LibraryUi, params: &MelodyGenParam
         let mut text = state.folder_edit.clone().unwrap_or_else(current);
         let edit = ui.add(egui::TextEdit::singleline(&mut text).desired_width(320.0));
         ui_rects::record(ui.ctx(), "library_folder", edit.rect);
+        if edit.has_focus() {
+            ui_rects::record(ui.ctx(), "library_folder_focused", edit.rect);
+        }
         if edit.changed() {
             state.folder_edit = Some(text.clone());
         }
@@ -191,11 +194,11 @@ fn row<W: HasWindowHandle + ?Sized>(
                 library.send(LibraryCommand::Reveal(meta.path.clone()));
                 ui.close();
             }
-            if ui
+            let again = ui
                 .button("Use these settings again")
-                .on_hover_text("Copy this clip's prompt and settings, its seed locked, so Generate makes it again")
-                .clicked()
-            {
+                .on_hover_text("Copy this clip's prompt and settings, its seed locked, so Generate makes it again");
+            ui_rects::record(ui.ctx(), "library_menu_settings", again.rect);
+            if again.clicked() {
                 use_settings_again(params, meta);
                 library.set_message(format!(
                     "Prompt and settings of \"{}\" restored, seed {} locked.",
