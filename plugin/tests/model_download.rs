@@ -388,6 +388,7 @@ fn no_connection_says_so_and_names_the_folder_to_fill_by_hand() {
     let d = service::start_with(hub, "facebook/musicgen-melody", "main");
     let failure = d.wait(Duration::from_secs(10)).unwrap().clone().unwrap_err();
     assert!(failure.offline && failure.message == msg, "{failure:?}");
+    assert_eq!(failure.by_hand, Some((folder, "connection refused".to_string())), "plain words for the window");
     assert_eq!(d.state(), DownloadState::Failed);
 }
 

@@ -8,7 +8,7 @@
 //! other tools shows up). The download itself runs on its own thread (`worker::download`); the
 //! panel reads its progress from atomics.
 
-use crate::engine::checkpoint::download::format_bytes;
+use crate::engine::checkpoint::download::{format_bytes, FILES_BY_HAND};
 use crate::engine::checkpoint::{looks_like_repo_id, resolve_model, Checkpoint};
 use crate::worker::download::{self, DownloadSnapshot, DownloadState, ModelDownload};
 use crate::worker::job::{GenerationParams, Quant};
@@ -140,8 +140,9 @@ impl ModelCheck {
 pub fn show(ui: &mut egui::Ui, params: &mut GenerationParams, check: &mut ModelCheck) {
     ui.horizontal(|ui| {
         ui.label("Model");
-        ui.add(egui::TextEdit::singleline(&mut params.model).desired_width(f32::INFINITY))
-            .on_hover_text(
+        let field = ui.add(egui::TextEdit::singleline(&mut params.model).desired_width(f32::INFINITY));
+        super::ui_rects::record(ui.ctx(), "model_field", field.rect);
+        field.on_hover_text(
                 "Which MusicGen model makes the music. A melody model (facebook/musicgen-melody, \
                  the default) follows the melody of your track; the others only follow the text. \
                  Type a Hugging Face name, or the folder of a model on your disk.",
@@ -154,24 +155,28 @@ pub fn show(ui: &mut egui::Ui, params: &mut GenerationParams, check: &mut ModelC
 
     ui.horizontal_wrapped(|ui| match &status {
         ModelStatus::Ready { weights_bytes, .. } => {
-            ui.colored_label(ready_color(ui), "● Ready");
+            ui.colored_label(ready_color(ui), "Ready");
             ui.label(format!("{} on disk", format_bytes(*weights_bytes)))
                 .on_hover_text("The size of the model's weight files.");
         }
+        ModelStatus::Missing { .. } if downloading => {
+            ui.colored_label(ui.visuals().warn_fg_color, "Downloading…");
+        }
         ModelStatus::Missing { downloadable, .. } => {
-            ui.colored_label(ui.visuals().warn_fg_color, "● Not on this computer");
+            ui.colored_label(ui.visuals().warn_fg_color, "Not on this computer");
             if *downloadable && !downloading {
                 let button = ui.button("Download").on_hover_text(
                     "Fetch this model from Hugging Face into its usual folder on this computer \
                      (once; several GB for the larger models). You can keep working meanwhile.",
                 );
+                super::ui_rects::record(ui.ctx(), "model_download", button.rect);
                 if button.clicked() {
                     check.start_download(&spec);
                 }
             }
         }
         ModelStatus::Broken { .. } => {
-            ui.colored_label(ui.visuals().error_fg_color, "● Incomplete");
+            ui.colored_label(ui.visuals().error_fg_color, "Incomplete");
         }
     });
 
@@ -188,7 +193,7 @@ pub fn show(ui: &mut egui::Ui, params: &mut GenerationParams, check: &mut ModelC
 
     match &status {
         ModelStatus::Ready { dir, .. } => {
-            ui.add(egui::Label::new(egui::RichText::new(dir.display().to_string()).small().weak()).wrap())
+            ui.add(egui::Label::new(egui::RichText::new(dir.display().to_string()).weak()).wrap())
                 .on_hover_text("Where the model's files are.");
         }
         ModelStatus::Missing { downloadable: true, .. } if download.is_none() => {
@@ -198,13 +203,13 @@ pub fn show(ui: &mut egui::Ui, params: &mut GenerationParams, check: &mut ModelC
                         "Press Download to fetch it from Hugging Face into {}.",
                         crate::engine::checkpoint::hf_cache_root().display()
                     ))
-                    .small(),
+                    .weak(),
                 )
                 .wrap(),
             );
         }
         ModelStatus::Missing { message, .. } if download.is_none() => {
-            ui.add(egui::Label::new(egui::RichText::new(message).small()).wrap());
+            ui.add(egui::Label::new(egui::RichText::new(message).weak()).wrap());
         }
         ModelStatus::Broken { message, .. } => {
             ui.colored_label(ui.visuals().error_fg_color, message);
@@ -213,12 +218,12 @@ pub fn show(ui: &mut egui::Ui, params: &mut GenerationParams, check: &mut ModelC
     }
 
     if let Some(d) = &download {
-        show_download(ui, d, &status, check);
+        show_download(ui, spec.trim(), d, &status, check);
     }
 }
 
 /// The progress bar and Cancel while a download runs; how it ended once it has.
-fn show_download(ui: &mut egui::Ui, d: &DownloadSnapshot, status: &ModelStatus, check: &ModelCheck) {
+fn show_download(ui: &mut egui::Ui, repo: &str, d: &DownloadSnapshot, status: &ModelStatus, check: &ModelCheck) {
     match d.state {
         DownloadState::Listing | DownloadState::Downloading | DownloadState::Cancelling => {
             ui.horizontal(|ui| {
@@ -229,16 +234,13 @@ fn show_download(ui: &mut egui::Ui, d: &DownloadSnapshot, status: &ModelStatus, 
                         .desired_width((ui.available_width() - 80.0).max(120.0)),
                 );
                 let cancel = ui.add_enabled(d.state != DownloadState::Cancelling, egui::Button::new("Cancel"));
+                super::ui_rects::record(ui.ctx(), "model_cancel", cancel.rect);
                 if cancel.on_hover_text("Stop the download. What is fully downloaded is kept for next time.").clicked() {
                     check.cancel_download();
                 }
             });
-            if d.file_count > 1 && d.state == DownloadState::Downloading {
-                ui.label(
-                    egui::RichText::new(format!("File {} of {}", d.file_index + 1, d.file_count))
-                        .small()
-                        .weak(),
-                );
+            if d.state == DownloadState::Downloading {
+                ui.label(egui::RichText::new(file_line(d)).weak());
             }
         }
         DownloadState::Done => {
@@ -255,13 +257,38 @@ fn show_download(ui: &mut egui::Ui, d: &DownloadSnapshot, status: &ModelStatus, 
         }
         DownloadState::Failed => {
             if let Some(Err(failure)) = &d.outcome {
-                if failure.offline {
-                    ui.colored_label(ui.visuals().warn_fg_color, "No internet connection to Hugging Face.");
+                match &failure.by_hand {
+                    Some((folder, why)) => show_offline_help(ui, repo, folder, why),
+                    None => {
+                        ui.add(
+                            egui::Label::new(
+                                egui::RichText::new(&failure.message).color(ui.visuals().warn_fg_color),
+                            )
+                            .wrap(),
+                        );
+                    }
                 }
-                ui.add(egui::Label::new(egui::RichText::new(&failure.message).color(ui.visuals().warn_fg_color)).wrap());
             }
         }
     }
+}
+
+/// No connection: what to do instead, in steps, with the folder on a line of its own so it can be
+/// selected and copied.
+fn show_offline_help(ui: &mut egui::Ui, repo: &str, folder: &Path, why: &str) {
+    let warn = ui.visuals().warn_fg_color;
+    ui.colored_label(warn, format!("No connection to Hugging Face ({why})."));
+    ui.add(
+        egui::Label::new(format!(
+            "Check the internet connection and press Download again. Or, on a computer that is \
+             online, run `huggingface-cli download {repo}` (or `melodygen download {repo}`) and \
+             copy its Hugging Face cache folder over. Or put the model's files ({FILES_BY_HAND}) \
+             into this folder:"
+        ))
+        .wrap(),
+    );
+    ui.add(egui::Label::new(egui::RichText::new(folder.display().to_string()).monospace()).wrap())
+        .on_hover_text("Select the text to copy it.");
 }
 
 fn quant_combo(ui: &mut egui::Ui, quant: &mut Quant) {
@@ -337,14 +364,14 @@ pub fn chip_text(model: &str, device: &str, quant: Quant, state: &str) -> String
     format!("{short} · {device} · {} · {state}", quant.name())
 }
 
-/// "model.safetensors — 1.20 GB of 3.41 GB · 12.3 MB/s · 3 min left".
+/// The text on the download bar (the whole model): "1.20 GB of 3.41 GB · 12.3 MB/s · 3 min left".
 pub fn progress_text(d: &DownloadSnapshot) -> String {
     match d.state {
         DownloadState::Listing => return "Asking Hugging Face for the model's files…".into(),
         DownloadState::Cancelling => return "Cancelling…".into(),
         _ => {}
     }
-    let mut text = format!("{} — {} of {}", d.file, format_bytes(d.done), format_bytes(d.total));
+    let mut text = format!("{} of {}", format_bytes(d.done), format_bytes(d.total));
     if d.bytes_per_sec > 0 {
         text += &format!(" · {}/s", format_bytes(d.bytes_per_sec));
     }
@@ -352,6 +379,18 @@ pub fn progress_text(d: &DownloadSnapshot) -> String {
         text += &format!(" · {} left", format_eta(eta));
     }
     text
+}
+
+/// The line under the bar: "File 5 of 7: model.safetensors (1.00 GB of 3.00 GB)".
+pub fn file_line(d: &DownloadSnapshot) -> String {
+    format!(
+        "File {} of {}: {} ({} of {})",
+        d.file_index + 1,
+        d.file_count,
+        d.file,
+        format_bytes(d.file_done),
+        format_bytes(d.file_size)
+    )
 }
 
 /// Time left, as precise as is useful: "8 s", "3 min", "1 h 05 min".
@@ -449,10 +488,8 @@ mod tests {
             eta_s: Some(180.0),
             outcome: None,
         };
-        assert_eq!(
-            progress_text(&d),
-            "model.safetensors — 1.20 GB of 3.41 GB · 12.3 MB/s · 3 min left"
-        );
+        assert_eq!(progress_text(&d), "1.20 GB of 3.41 GB · 12.3 MB/s · 3 min left");
+        assert_eq!(file_line(&d), "File 5 of 7: model.safetensors (1.00 GB of 3.00 GB)");
         let listing = DownloadSnapshot { state: DownloadState::Listing, ..d };
         assert!(progress_text(&listing).contains("Asking Hugging Face"));
     }

@@ -58,6 +58,8 @@ pub struct DownloadFailure {
     pub message: String,
     /// The hub could not be reached: the window explains how to get the files by hand.
     pub offline: bool,
+    /// When offline: the folder to put the files in by hand, and why the hub was unreachable.
+    pub by_hand: Option<(PathBuf, String)>,
 }
 
 /// One download of one model (repo at a revision), shared by the instances that asked for it.
@@ -216,12 +218,19 @@ impl ModelDownload {
                 Err(DownloadFailure {
                     message: DownloadError::Cancelled.to_string(),
                     offline: false,
+                    by_hand: None,
                 }),
             ),
             Err(e) => (
                 DownloadState::Failed,
                 Err(DownloadFailure {
                     offline: e.is_offline(),
+                    by_hand: match &e {
+                        DownloadError::Offline { folder, detail, .. } => {
+                            Some((folder.clone(), detail.clone()))
+                        }
+                        _ => None,
+                    },
                     message: e.to_string(),
                 }),
             ),
@@ -292,6 +301,7 @@ pub fn start_with(hub: Hub, repo: &str, revision: &str) -> Arc<ModelDownload> {
         let _ = job.outcome.set(Err(DownloadFailure {
             message: format!("could not start the download: {e}"),
             offline: false,
+            by_hand: None,
         }));
         job.state.store(DownloadState::Failed as u8, Ordering::Release);
     }

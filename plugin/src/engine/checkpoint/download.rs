@@ -415,7 +415,7 @@ impl<'a> Client<'a> {
                 url: url.to_string(),
                 status,
             },
-            ureq::Error::Transport(t) => self.offline(t.to_string()),
+            ureq::Error::Transport(t) => self.offline(transport_detail(&t)),
         }
     }
 
@@ -706,6 +706,27 @@ impl<'a> Client<'a> {
                 .map_err(|source| io_error(&repo_dir.join("refs").join(&plan.revision), source))?;
         }
         Ok(snapshot)
+    }
+}
+
+/// Why a connection failed, in a few plain words ("connection refused", "the address could not
+/// be looked up") rather than the full error chain with the URL.
+fn transport_detail(t: &ureq::Transport) -> String {
+    use std::error::Error;
+    if t.kind() == ureq::ErrorKind::Dns {
+        return "the address could not be looked up".into();
+    }
+    match t.source() {
+        Some(source) => {
+            let text = source.to_string();
+            let text = text.split(" (os error").next().unwrap_or(&text).trim();
+            let mut chars = text.chars();
+            match chars.next() {
+                Some(first) => first.to_lowercase().chain(chars).collect(),
+                None => t.kind().to_string(),
+            }
+        }
+        None => t.kind().to_string().to_lowercase(),
     }
 }
 
