@@ -516,6 +516,7 @@ impl<'a> Client<'a> {
     ) -> Result<PathBuf, DownloadError> {
         let blobs = self.hub.repo_dir(&plan.repo).join("blobs");
         create_dir(&blobs)?;
+        remove_abandoned(&blobs);
         let missing: u64 = plan
             .files
             .iter()
@@ -895,6 +896,46 @@ impl Drop for TempFile {
     }
 }
 
+/// Removes the temporary files of downloads whose process is gone (a CLI stopped with Ctrl-C, a
+/// host that crashed), which would otherwise fill the disk with half files nobody finishes.
+/// Files of live processes (another DAW downloading the same model) are left alone.
+fn remove_abandoned(blobs: &Path) {
+    let Ok(entries) = std::fs::read_dir(blobs) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(stem) = name.strip_suffix(".incomplete") else { continue };
+        // `<file>.<pid>-<n>.incomplete`, as [`TempFile::create`] names them.
+        let pid = stem
+            .rsplit('.')
+            .next()
+            .and_then(|tag| tag.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let abandoned = match pid {
+            Some(pid) if pid == std::process::id() => false,
+            Some(pid) => !process_alive(pid),
+            None => false,
+        };
+        if abandoned {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether a process with this id exists.
+#[cfg(unix)]
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// Without a cheap check elsewhere, every other process's file counts as in use.
+#[cfg(not(unix))]
+fn process_alive(_pid: u32) -> bool {
+    true
+}
+
 /// A name part no other download in this or another process uses at the same time.
 fn unique() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -978,6 +1019,22 @@ mod tests {
         let t = TempFile::create(dir.path(), "a/b.json").unwrap();
         t.persist(&dir.path().join("blob")).unwrap();
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn half_files_of_ended_processes_are_removed_and_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone = child.id();
+        child.wait().unwrap();
+        let ours = TempFile::create(dir.path(), "model.safetensors").unwrap();
+        let dead = dir.path().join(format!("model.safetensors.{gone}-0.incomplete"));
+        let blob = dir.path().join("abcdef");
+        std::fs::write(&dead, b"half").unwrap();
+        std::fs::write(&blob, b"whole").unwrap();
+        remove_abandoned(dir.path());
+        assert!(!dead.exists(), "the ended process's half file goes");
+        assert!(ours.path.exists() && blob.exists(), "a running download and whole blobs stay");
     }
 
     #[test]
