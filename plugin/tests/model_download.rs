@@ -26,6 +26,14 @@ use sha2::{Digest, Sha256};
 
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 
+/// Tests that use the process-wide download service run one at a time: one of them cancels
+/// every download in the process.
+static SERVICE: Mutex<()> = Mutex::new(());
+
+fn service_lock() -> std::sync::MutexGuard<'static, ()> {
+    SERVICE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tiny-musicgen-stereo")
 }
@@ -303,6 +311,7 @@ fn a_sharded_model_downloads_resolves_by_name_and_loads() {
 
 #[test]
 fn several_callers_share_one_download_through_the_service() {
+    let _serial = service_lock();
     let fake = stereo_hub();
     let cache = tempfile::tempdir().unwrap();
     let a = service::start_with(fake.hub(cache.path()), "test-org/tiny-stereo", "main");
@@ -321,13 +330,9 @@ fn several_callers_share_one_download_through_the_service() {
 
 #[test]
 fn cancel_stops_a_transfer_quickly_and_leaves_nothing_resolvable() {
+    let _serial = service_lock();
     // A 64 MB weight file sent at about 1.6 MB/s: it would take some 40 s.
-    let mut repo = FakeRepo::from_folder(&fixture());
-    repo.files.retain(|f| !f.name.starts_with("model"));
-    let big: Vec<u8> = (0..64 * 1024 * 1024).map(|i: u32| (i % 251) as u8).collect();
-    repo.files.push(FakeFile { name: "model.safetensors".into(), lfs: true, content: Arc::new(big), sent: None });
-    repo.trickle = Some(16 * 1024);
-    let fake = FakeHub::start(HashMap::from([("test-org/slow".to_string(), repo)]));
+    let fake = FakeHub::start(HashMap::from([("test-org/slow".to_string(), slow_repo())]));
     let cache = tempfile::tempdir().unwrap();
     let d = service::start_with(fake.hub(cache.path()), "test-org/slow", "main");
     let t = Instant::now();
@@ -358,6 +363,36 @@ fn cancel_stops_a_transfer_quickly_and_leaves_nothing_resolvable() {
     assert!(blobs.iter().all(|&len| len < 1_000_000), "only whole small files stay: {blobs:?}");
 }
 
+/// A slow repo: the tiny checkpoint's small files and a 64 MB weight file sent at about 1.6 MB/s.
+fn slow_repo() -> FakeRepo {
+    let mut repo = FakeRepo::from_folder(&fixture());
+    repo.files.retain(|f| !f.name.starts_with("model"));
+    let big: Vec<u8> = (0..64 * 1024 * 1024).map(|i: u32| (i % 251) as u8).collect();
+    repo.files.push(FakeFile { name: "model.safetensors".into(), lfs: true, content: Arc::new(big), sent: None });
+    repo.trickle = Some(16 * 1024);
+    repo
+}
+
+#[test]
+fn the_last_plugin_instance_going_stops_downloads() {
+    let _serial = service_lock();
+    let fake = FakeHub::start(HashMap::from([("test-org/slow-too".to_string(), slow_repo())]));
+    let cache = tempfile::tempdir().unwrap();
+    let d = service::start_with(fake.hub(cache.path()), "test-org/slow-too", "main");
+    let t = Instant::now();
+    while d.snapshot().file != "model.safetensors" {
+        assert!(t.elapsed() < Duration::from_secs(20), "{:?}", d.snapshot());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Every instance holds the shared worker; dropping the last handle is the plugin going away.
+    let worker = melodygen::worker::Worker::shared();
+    let t = Instant::now();
+    drop(worker);
+    assert!(t.elapsed() < Duration::from_secs(1), "removing the plugin took {:?}", t.elapsed());
+    assert_eq!(d.state(), DownloadState::Cancelled, "the download thread has ended");
+    assert!(files_ending(cache.path(), ".incomplete").is_empty());
+}
+
 #[test]
 fn no_connection_says_so_and_names_the_folder_to_fill_by_hand() {
     // A port nobody listens on: connection refused.
@@ -385,6 +420,7 @@ fn no_connection_says_so_and_names_the_folder_to_fill_by_hand() {
     assert!(!cache.path().join("models--facebook--musicgen-melody").exists());
 
     // The service reports it as offline for the window.
+    let _serial = service_lock();
     let d = service::start_with(hub, "facebook/musicgen-melody", "main");
     let failure = d.wait(Duration::from_secs(10)).unwrap().clone().unwrap_err();
     assert!(failure.offline && failure.message == msg, "{failure:?}");

@@ -308,6 +308,24 @@ pub fn start_with(hub: Hub, repo: &str, revision: &str) -> Arc<ModelDownload> {
     job
 }
 
+/// Cancels every running download: the last plugin instance is going away, and the host may
+/// unload the plugin's code soon after.
+pub fn cancel_all() {
+    for d in list().iter() {
+        d.cancel();
+    }
+}
+
+/// Waits up to `timeout` for every download thread to end; returns whether they all did. A
+/// thread stuck in a stalled read is left to end by itself (the host must not hang).
+pub fn wait_all(timeout: Duration) -> bool {
+    let running: Vec<Arc<ModelDownload>> = list().iter().cloned().collect();
+    let deadline = Instant::now() + timeout;
+    running.iter().all(|d| {
+        d.wait(deadline.saturating_duration_since(Instant::now())).is_some()
+    })
+}
+
 /// The latest download of `repo` (any revision) in this process, running or finished. `None`
 /// when there is none, or when the list is busy this instant (GUI: ask again next frame).
 pub fn find(repo: &str) -> Option<Arc<ModelDownload>> {
