@@ -230,6 +230,7 @@ impl State {
             .clone()
             .unwrap_or_else(clip::default_clip_dir);
         let cancel = Arc::new(AtomicBool::new(false));
+        let preview_partials = settings.params.preview_while_generating;
         let job = Job {
             id: 0,
             settings,
@@ -244,7 +245,8 @@ impl State {
         };
         self.shared.set_message(if silent { super::melody_preview::SILENT_MESSAGE } else { "" });
         let id = self.worker.submit(job);
-        self.partial.start(id, &anchor);
+        // Job 0 is never sent: the pieces of a job that is not previewed are dropped.
+        self.partial.start(if preview_partials { id } else { 0 }, &anchor);
         self.job = Some((id, cancel));
     }
 

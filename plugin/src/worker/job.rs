@@ -82,6 +82,11 @@ pub struct GenerationParams {
     pub guidance: f32,
     pub greedy: bool,
     pub melody_source: MelodySource,
+    /// Play the clip while it is being generated, piece by piece as the engine decodes it
+    /// (see `plugin::partial_preview`). On the CPU generation is slower than playback, so a
+    /// "Play now" preview pauses at the end of each piece; off, the preview starts with the
+    /// finished clip. The generated audio is the same either way.
+    pub preview_while_generating: bool,
     /// Weight format of the decoder (f32, q8_0, q4k). A project or clip sidecar written before
     /// this setting existed was generated in f32, so a missing field reads as f32 (reproducing
     /// such a clip needs the same arithmetic).
@@ -114,6 +119,7 @@ impl Default for GenerationParams {
             guidance: 3.0,
             greedy: false,
             melody_source: MelodySource::Audio,
+            preview_while_generating: true,
             quant: Quant::Q8_0,
         }
     }
