@@ -384,10 +384,11 @@ fn the_last_plugin_instance_going_stops_downloads() {
         assert!(t.elapsed() < Duration::from_secs(20), "{:?}", d.snapshot());
         std::thread::sleep(Duration::from_millis(5));
     }
-    // Every instance holds the shared worker; dropping the last handle is the plugin going away.
-    let worker = melodygen::worker::Worker::shared();
+    // Every plugin instance holds a registration for its whole life; the last one dropped is the
+    // plugin going away.
+    let instance = service::InstanceRegistration::new();
     let t = Instant::now();
-    drop(worker);
+    drop(instance);
     assert!(t.elapsed() < Duration::from_secs(1), "removing the plugin took {:?}", t.elapsed());
     assert_eq!(d.state(), DownloadState::Cancelled, "the download thread has ended");
     assert!(files_ending(cache.path(), ".incomplete").is_empty());

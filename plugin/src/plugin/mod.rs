@@ -63,6 +63,8 @@ pub struct SharedState {
     pub current_clip: parking_lot::Mutex<Option<Arc<clip_view::CurrentClip>>>,
     /// The library's commands (editor → dispatcher), undo list and messages.
     pub library: library::LibraryShared,
+    /// Keeps model downloads running while this instance exists (see `worker::download`).
+    pub downloads: crate::worker::download::InstanceRegistration,
 }
 
 impl Default for SharedState {
@@ -81,6 +83,7 @@ impl Default for SharedState {
             playback: Arc::default(),
             current_clip: parking_lot::Mutex::new(None),
             library: Default::default(),
+            downloads: Default::default(),
         }
     }
 }

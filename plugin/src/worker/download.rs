@@ -18,6 +18,12 @@ use std::time::{Duration, Instant};
 /// can show how its last attempt ended).
 static DOWNLOADS: Mutex<Vec<Arc<ModelDownload>>> = Mutex::new(Vec::new());
 
+/// Plugin instances alive in the process (see [`InstanceRegistration`]).
+static INSTANCES: AtomicUsize = AtomicUsize::new(0);
+
+/// How long the last instance going away waits for download threads to stop.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
+
 /// How often the speed figure is refreshed; shorter makes it jumpy.
 const SPEED_WINDOW: Duration = Duration::from_millis(500);
 
@@ -306,6 +312,35 @@ pub fn start_with(hub: Hub, repo: &str, revision: &str) -> Arc<ModelDownload> {
         job.state.store(DownloadState::Failed as u8, Ordering::Release);
     }
     job
+}
+
+/// Held by each plugin instance for its whole life (not just while activated: a host that
+/// deactivates the plugin to change its buffer size must not cancel a download). When the last
+/// one is dropped, every download is cancelled and waited for (up to [`SHUTDOWN_WAIT`]), so a
+/// host unloading the plugin never has a download thread running its code. Cheap to create: an
+/// atomic count, no thread.
+pub struct InstanceRegistration(());
+
+impl InstanceRegistration {
+    pub fn new() -> Self {
+        INSTANCES.fetch_add(1, Ordering::AcqRel);
+        Self(())
+    }
+}
+
+impl Default for InstanceRegistration {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for InstanceRegistration {
+    fn drop(&mut self) {
+        if INSTANCES.fetch_sub(1, Ordering::AcqRel) == 1 {
+            cancel_all();
+            wait_all(SHUTDOWN_WAIT);
+        }
+    }
 }
 
 /// Cancels every running download: the last plugin instance is going away, and the host may

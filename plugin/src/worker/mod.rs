@@ -180,8 +180,6 @@ impl Drop for Worker {
     /// The last instance went away: cancel everything and stop the thread. Waits at most
     /// [`SHUTDOWN_WAIT`] so that removing a plugin never stalls the host.
     fn drop(&mut self) {
-        // Model downloads stop with the last instance too (see `download`).
-        download::cancel_all();
         {
             let mut q = self.inner.queue.lock().unwrap_or_else(|e| e.into_inner());
             q.shutdown = true;
@@ -206,7 +204,6 @@ impl Drop for Worker {
                 let _ = handle.join();
             }
         }
-        download::wait_all(SHUTDOWN_WAIT);
     }
 }
 
