@@ -112,3 +112,8 @@ fn pipeline_reopened_session_plays_its_clip() {
 fn pipeline_follow_transport_aligns_the_clip() {
     run_step("follow-transport");
 }
+
+#[test]
+fn pipeline_preview_while_generating_is_heard_before_the_job_ends() {
+    run_step("preview-while-generating");
+}

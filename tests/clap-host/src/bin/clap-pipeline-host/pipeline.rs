@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub const STEPS: [&str; 9] = [
+pub const STEPS: [&str; 10] = [
     "generate-44100",
     "generate-48000",
     "four-instances",
@@ -21,6 +21,7 @@ pub const STEPS: [&str; 9] = [
     "corrupt-model",
     "reopen",
     "follow-transport",
+    "preview-while-generating",
 ];
 
 /// Processing block size.
@@ -41,6 +42,7 @@ pub fn run(step: &str, bundle: &Path) -> Result<()> {
         "corrupt-model" => corrupt_model(bundle),
         "reopen" => reopen(bundle),
         "follow-transport" => follow_transport(bundle),
+        "preview-while-generating" => preview_while_generating(bundle),
         other => bail!("unknown step '{other}' (steps: {})", STEPS.join(", ")),
     }
 }
@@ -366,6 +368,68 @@ fn four_instances(bundle: &Path) -> Result<()> {
         );
     }
     println!("4 instances finished, model loaded once");
+    Ok(())
+}
+
+/// Preview while generating (on by default; the other steps turn it off): in "Play now" the
+/// job's audio is heard while the job still runs, and what is heard is the clip file's audio,
+/// in order, with nothing skipped or repeated. Where the engine had not caught up with the
+/// playback the preview waits, so the output holds silence there, never other audio.
+fn preview_while_generating(bundle: &Path) -> Result<()> {
+    let entry = open_entry(bundle)?;
+    let rate = 48_000.0;
+    let mut settings = default_settings(11);
+    settings["preview_while_generating"] = json!(true);
+    settings["length"] = json!({"seconds": 8.0});
+    let mut plugin = configured(&entry, "preview while generating", settings)?;
+    let input = melody(rate);
+    let events = press(&mut plugin, GENERATE, input[0].len() as u32 - 2 * BLOCK as u32)?;
+    plugin.render(rate, BLOCK, &input, &events)?;
+    let mut heard = [Vec::new(), Vec::new()];
+    let mut frames_heard_while_running = 0usize;
+    let start = Instant::now();
+    let d = loop {
+        let out = plugin.render(rate, BLOCK, &silence(BLOCK * 2), &[])?;
+        // Read after the render: a job still running now was running during it.
+        let d = diagnostics(&mut plugin)?;
+        heard[0].extend_from_slice(&out[0]);
+        heard[1].extend_from_slice(&out[1]);
+        if finished_or_failed(&d) {
+            break d;
+        }
+        frames_heard_while_running += out[0].iter().filter(|v| **v != 0.0).count();
+        ensure!(start.elapsed() < JOB_TIMEOUT, "no result after {JOB_TIMEOUT:?}: {d}");
+    };
+    ensure!(count(&d, "jobs_finished") == 1, "the job did not finish: {d}");
+    ensure!(
+        frames_heard_while_running > 0,
+        "nothing was heard before the job finished"
+    );
+    let c = clips(&mut plugin)?;
+    let path = PathBuf::from(c[0]["path"].as_str().context("no path")?);
+    let (_, audio) = read_wav(&path)?;
+    let more = plugin.render(rate, BLOCK, &silence(audio[0].len() + BLOCK), &[])?;
+    for ch in 0..2 {
+        heard[ch].extend_from_slice(&more[ch]);
+        let sound: Vec<f32> = heard[ch].iter().copied().filter(|v| *v != 0.0).collect();
+        let expected: Vec<f32> = audio[ch].iter().copied().filter(|v| *v != 0.0).collect();
+        ensure!(
+            sound.len() == expected.len(),
+            "channel {ch}: {} frames of sound heard, the clip has {}",
+            sound.len(),
+            expected.len()
+        );
+        let worst = sound
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        ensure!(worst < 1e-6, "channel {ch}: heard audio differs from the clip file by {worst}");
+    }
+    println!(
+        "preview while generating: {frames_heard_while_running} of {} clip frames heard before the job finished",
+        audio[0].len()
+    );
     Ok(())
 }
 
