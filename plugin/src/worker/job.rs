@@ -91,7 +91,7 @@ pub struct GenerationParams {
     /// this setting existed was generated in f32, so a missing field reads as f32 (reproducing
     /// such a clip needs the same arithmetic).
     ///
-    /// New instances start in q8_0: on the CPU it runs the decoder 3.5-5x faster than f32 and
+    /// New instances start in q8_0: on the CPU it runs the decoder 3-4x faster than f32 and
     /// is close to lossless. Measured against f32 on the same codes (teacher forcing), its
     /// logits differ by 1-2 % RMS of their size on the tiny checkpoints and by 0.035 mean abs
     /// (3 % of the logit spread) on a musicgen-small-sized one; that moves each token's sampling
