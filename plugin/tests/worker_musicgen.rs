@@ -51,6 +51,7 @@ impl Instance {
             Melody::Audio { .. } => MelodySource::Audio,
             Melody::Notes { .. } => MelodySource::Midi,
             Melody::None => MelodySource::None,
+            Melody::Recorded(_) => MelodySource::Audio,
         };
         Job {
             id: 0,

@@ -20,7 +20,7 @@ use super::params::MelodyGenParams;
 use super::playback::{PlayableClip, PlayerRemote};
 use super::SharedState;
 use crate::worker::clip::{self, Clip};
-use crate::worker::job::{GenerationParams, Job, JobError, JobSettings, Melody, WorkerToInstance};
+use crate::worker::job::{GenerationParams, Job, JobError, JobSettings, Melody, MelodySource, WorkerToInstance};
 use crate::worker::progress::Stage;
 use crate::worker::Worker;
 use crossbeam_channel::{Receiver, Sender};
@@ -220,6 +220,13 @@ impl State {
         let silent = matches!(&melody, Melody::Audio { samples, .. }
             if !samples.is_empty() && super::melody_preview::is_silent(samples));
         let melody = if silent { Melody::None } else { melody };
+        // A melody recalled from a clip replaces the capture until the producer clears it
+        // (the melody view says which); the melody source "none" still means text only.
+        let recalled = self.params.recalled_melody.read().clone();
+        let (melody, silent) = match recalled {
+            Some(r) if settings.params.melody_source != MelodySource::None => (Melody::Recorded(r.record), false),
+            _ => (melody, silent),
+        };
         let host = self.shared.host_time();
         let time_sig = self.shared.time_signature();
         let seconds = settings.params.length.seconds(host.tempo, time_sig);

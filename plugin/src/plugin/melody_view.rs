@@ -58,6 +58,9 @@ impl MelodyView {
             drop(settings);
             capture_controls(ui, params, shared, setter);
         });
+        if recalled_line(ui, params) {
+            return;
+        }
         let preview = self.preview.clone();
         status_line(ui, preview.as_deref(), params);
         if let Some(p) = preview.as_deref().filter(|p| p.state == PreviewState::Ready) {
@@ -120,6 +123,30 @@ fn set<P: nice_plug::prelude::Param>(setter: &ParamSetter, param: &P, value: P::
     setter.begin_set_parameter(param);
     setter.set_parameter(param, value);
     setter.end_set_parameter(param);
+}
+
+/// While a clip's melody is recalled ("Use these settings again"), says so instead of showing
+/// the capture, with the way back to it. Returns whether it did.
+fn recalled_line(ui: &mut egui::Ui, params: &MelodyGenParams) -> bool {
+    let Some(recalled) = params.recalled_melody.read().clone() else {
+        return false;
+    };
+    ui.horizontal(|ui| {
+        let line = ui.label(format!(
+            "Melody recalled from {} ({:.1} s): Generate follows it, not the capture.",
+            recalled.clip,
+            recalled.record.seconds()
+        ));
+        ui_rects::record(ui.ctx(), "melody_status", line.rect);
+        let live = ui
+            .button("Use the live capture")
+            .on_hover_text("Forget the recalled melody: Generate follows what the track plays again.");
+        ui_rects::record(ui.ctx(), "melody_use_live", live.rect);
+        if live.clicked() {
+            *params.recalled_melody.write() = None;
+        }
+    });
+    true
 }
 
 /// One line saying what was captured, or what to do to capture something.

@@ -64,6 +64,11 @@ pub struct MelodyGenParams {
     #[persist = "settings"]
     pub settings: RwLock<GenerationParams>,
 
+    /// The melody of a clip recalled by "Use these settings again": while set, Generate follows
+    /// it instead of the live capture (the melody view says so and can clear it).
+    #[persist = "recalled_melody"]
+    pub recalled_melody: RwLock<Option<super::library::RecalledMelody>>,
+
     /// Clip folder chosen for this project; `None`: [`crate::worker::clip::default_clip_dir`].
     #[persist = "clip_dir"]
     pub clip_dir: RwLock<Option<PathBuf>>,
@@ -94,6 +99,7 @@ impl Default for MelodyGenParams {
             capture_armed: BoolParam::new("Capture Armed", false),
             prompt: RwLock::new(String::new()),
             settings: RwLock::new(GenerationParams::default()),
+            recalled_melody: RwLock::new(None),
             clip_dir: RwLock::new(None),
             clips: ClipList::default(),
             diagnostics: Diagnostics::default(),

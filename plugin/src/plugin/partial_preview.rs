@@ -162,6 +162,7 @@ mod tests {
                 model_rate: 32_000,
                 anchor: Default::default(),
                 created: String::new(),
+                melody: None,
             },
             audio: piece(0..total),
         });

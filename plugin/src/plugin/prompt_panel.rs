@@ -95,6 +95,7 @@ mod tests {
             model_rate: 32_000,
             anchor: crate::worker::clip::CaptureAnchor::default(),
             created: "2026-01-01T00:00:00Z".into(),
+            melody: None,
         }
     }
 

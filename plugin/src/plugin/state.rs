@@ -167,6 +167,7 @@ mod tests {
             model_rate: 32_000,
             anchor: CaptureAnchor::default(),
             created: "2026-01-01T00:00:00Z".into(),
+            melody: None,
         };
         list.push(meta.clone());
         assert!(!list.reloaded.load(Ordering::Relaxed));

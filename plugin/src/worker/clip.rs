@@ -52,6 +52,11 @@ pub struct ClipMeta {
     pub anchor: CaptureAnchor,
     /// Creation time, RFC 3339 UTC.
     pub created: String,
+    /// The melody the model followed, frame by frame (melody models with a melody only), so
+    /// the clip can be made again without the capture it came from. Absent in clips made
+    /// before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub melody: Option<super::melody_record::MelodyRecord>,
 }
 
 impl ClipMeta {
@@ -195,6 +200,7 @@ mod tests {
                     tempo: Some(120.0),
                 },
                 created: now_rfc3339(),
+                melody: None,
             },
             audio: Audio {
                 sample_rate: 48_000,

@@ -149,6 +149,9 @@ pub enum Melody {
         frames: u64,
         sample_rate: u32,
     },
+    /// The conditioning a clip was made with, replayed exactly ("Use these settings again",
+    /// `melodygen generate --from-clip`).
+    Recorded(super::melody_record::MelodyRecord),
 }
 
 /// A generation request from one instance.

@@ -13,6 +13,7 @@ pub mod clip;
 pub mod device;
 pub mod download;
 pub mod job;
+pub mod melody_record;
 pub mod models;
 mod musicgen_backend;
 mod partial;
@@ -269,10 +270,18 @@ fn run_job(cache: &mut ModelCache, job: &Job) -> Result<Clip, JobError> {
         }
         EngineStep::Decoding => progress.set_stage(Stage::Decoding),
     };
+    // A melody model gets the melody as its exact conditioning, computed here once, so the
+    // clip records what the model followed (and a replayed record stays as it is).
+    let recorded = if model.takes_melody() {
+        melody_record::MelodyRecord::capture(&job.melody).map_err(JobError::Generation)?
+    } else {
+        None
+    };
+    let conditioning = recorded.clone().map(job::Melody::Recorded);
     let req = ModelRequest {
         settings: &job.settings,
         seconds: job.seconds,
-        melody: &job.melody,
+        melody: conditioning.as_ref().unwrap_or(&job.melody),
     };
     // Pieces of the clip go to the instance at the host rate while it is generated.
     let mut partial = partial::PartialSender::new(job);
@@ -312,6 +321,7 @@ fn run_job(cache: &mut ModelCache, job: &Job) -> Result<Clip, JobError> {
             model_rate,
             anchor: job.anchor,
             created: clip::now_rfc3339(),
+            melody: recorded,
         },
         audio,
     };

@@ -35,6 +35,12 @@ pub enum ModelError {
 pub trait Model: Send + Sync {
     /// Rate of the audio [`Model::generate`] returns.
     fn sample_rate(&self) -> u32;
+    /// Whether the model follows a melody (MusicGen-Melody). The worker then turns the
+    /// captured melody into its exact conditioning before generating, and records it with the
+    /// clip. Models that ignore melodies keep the default.
+    fn takes_melody(&self) -> bool {
+        false
+    }
     /// Generates a clip at [`Model::sample_rate`], mono or stereo. Must check `cancel` between
     /// steps and return [`ModelError::Cancelled`] once it is set.
     fn generate(

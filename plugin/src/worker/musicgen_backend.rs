@@ -5,7 +5,7 @@
 use super::job::{Melody, Quant};
 use super::models::{Backend, EngineStep, Model, ModelError, ModelRequest};
 use crate::engine::checkpoint::resolve_model;
-use crate::engine::chroma::{self, ChromaExtractor, NoteEvent, NoteEventKind};
+use super::melody_record::MelodyRecord;
 use crate::engine::error::EngineError;
 use crate::engine::musicgen::{max_new_tokens_for_seconds, GenerationRequest, LoadOptions, MusicGen, Prompt, StreamConfig};
 use crate::engine::wav::Audio;
@@ -42,6 +42,10 @@ struct MusicGenModel(MusicGen);
 impl Model for MusicGenModel {
     fn sample_rate(&self) -> u32 {
         self.0.sample_rate()
+    }
+
+    fn takes_melody(&self) -> bool {
+        self.0.is_melody()
     }
 
     fn generate(
@@ -122,57 +126,8 @@ impl MusicGenModel {
     }
 }
 
-/// One-hot chroma frames of the captured melody; `None` for text only.
+/// One-hot chroma frames of the melody (the captured one or a record); `None` for text only.
+/// Computed through [`MelodyRecord`], so what the model gets is exactly what a clip records.
 fn melody_chroma(melody: &Melody) -> Result<Option<Vec<[f32; 12]>>, String> {
-    let chroma =
-        match melody {
-            Melody::None => return Ok(None),
-            Melody::Audio { samples, .. } if samples.is_empty() => return Err(
-                "no melody was captured: play the track (or arm the capture) before generating, \
-                        or set the melody source to none"
-                    .into(),
-            ),
-            Melody::Audio {
-                samples,
-                sample_rate,
-            } => ChromaExtractor::new()
-                .chroma(&[samples], *sample_rate)
-                .map_err(|e| e.to_string())?,
-            Melody::Notes { notes, .. } if notes.is_empty() => {
-                return Err(
-                    "no MIDI notes were captured: play the track's notes before generating, \
-                        or set the melody source to audio or none"
-                        .into(),
-                )
-            }
-            Melody::Notes {
-                notes,
-                frames,
-                sample_rate,
-            } => {
-                let mut events: Vec<NoteEvent> = notes
-                    .iter()
-                    .flat_map(|n| {
-                        let velocity = (n.velocity * 127.0).round().clamp(1.0, 127.0) as u8;
-                        [
-                            NoteEvent {
-                                sample: n.start,
-                                kind: NoteEventKind::On {
-                                    note: n.key,
-                                    velocity,
-                                },
-                            },
-                            NoteEvent {
-                                sample: n.end,
-                                kind: NoteEventKind::Off { note: n.key },
-                            },
-                        ]
-                    })
-                    .collect();
-                events.sort_by_key(|e| e.sample);
-                chroma::chroma_from_notes(&events, *sample_rate, Some(*frames))
-                    .map_err(|e| e.to_string())?
-            }
-        };
-    Ok(Some(chroma.one_hot().to_vec()))
+    MelodyRecord::capture(melody)?.map(|r| r.one_hot()).transpose()
 }

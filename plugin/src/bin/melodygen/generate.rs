@@ -2,6 +2,7 @@
 //!
 //! Defaults follow audiocraft (top-k 250, top-p off, temperature 1, guidance 3, 10 s). The seed
 //! is random unless given, and always printed, so any run can be repeated exactly.
+//! `--from-clip clip.json` repeats a plugin clip from its sidecar (settings and melody).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -16,15 +17,27 @@ use melodygen::engine::musicgen::{
 };
 use melodygen::engine::musicgen::{StreamConfig, StreamingDecoder};
 use melodygen::engine::wav::{self, Audio};
+use melodygen::worker::clip::ClipMeta;
+use melodygen::worker::job::{JobSettings, MelodySource};
+use melodygen::worker::melody_record::MelodyRecord;
 use serde_json::json;
 
 #[derive(clap::Args)]
-#[command(group(clap::ArgGroup::new("text").required(true).args(["prompt", "token_ids"])))]
+#[command(group(clap::ArgGroup::new("text").required(true).args(["prompt", "token_ids", "from_clip"])))]
 pub struct Args {
     /// Model folder (config.json, safetensors, tokenizer.json) or a Hugging Face repo id already
-    /// in the local HF cache (e.g. facebook/musicgen-small).
-    #[arg(long, value_name = "DIR|REPO_ID")]
-    model: String,
+    /// in the local HF cache (e.g. facebook/musicgen-small). Required unless --from-clip gives
+    /// it (then it overrides the clip's model).
+    #[arg(long, value_name = "DIR|REPO_ID", required_unless_present = "from_clip")]
+    model: Option<String>,
+    /// Make a plugin clip again from its sidecar (`clip.json` beside `clip.wav`): its prompt,
+    /// seed, sampling settings, weight format, length and the melody it followed. The WAV is
+    /// written at the model rate (the plugin's file is that audio converted to the host rate).
+    #[arg(long, value_name = "CLIP.json", conflicts_with_all = [
+        "prompt", "token_ids", "melody", "duration", "max_new_tokens", "seed", "top_k", "top_p",
+        "temperature", "guidance", "greedy", "quant",
+    ])]
+    from_clip: Option<PathBuf>,
     /// Text prompt.
     #[arg(long, value_name = "TEXT")]
     prompt: Option<String>,
@@ -109,7 +122,47 @@ fn device(arg: DeviceArg) -> anyhow::Result<Device> {
     })
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+/// What `--from-clip` takes from a sidecar: everything the plugin's worker generated with.
+struct FromClip {
+    model: String,
+    seconds: f32,
+    settings: JobSettings,
+    melody: Option<MelodyRecord>,
+}
+
+fn read_clip(path: &std::path::Path) -> anyhow::Result<FromClip> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let meta: ClipMeta = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a MelodyGen clip sidecar", path.display()))?;
+    // The folder the clip was made with when it is still there, else the model choice.
+    let model = match &meta.model_dir {
+        Some(dir) if dir.is_dir() => dir.to_string_lossy().into_owned(),
+        _ => meta.settings.params.model.clone(),
+    };
+    if meta.melody.is_none() && meta.settings.params.melody_source != MelodySource::None {
+        eprintln!(
+            "note: {} has no recorded melody (made before melodies were saved, or by a model without \
+             melody input): generating from the prompt alone",
+            path.display()
+        );
+    }
+    Ok(FromClip { model, seconds: meta.seconds, settings: meta.settings, melody: meta.melody })
+}
+
+pub fn run(mut args: Args) -> anyhow::Result<()> {
+    let clip = args.from_clip.as_deref().map(read_clip).transpose()?;
+    if let Some(c) = &clip {
+        let p = &c.settings.params;
+        // Exactly the worker's request (see worker/musicgen_backend.rs).
+        args.prompt = Some(c.settings.prompt.clone());
+        args.duration = Some(c.seconds as f64);
+        args.seed = Some(p.seed);
+        (args.top_k, args.top_p, args.temperature, args.guidance, args.greedy) =
+            (p.top_k, p.top_p, p.temperature, p.guidance, p.greedy);
+        args.quant = p.quant;
+        args.model.get_or_insert_with(|| c.model.clone());
+    }
+    let model_spec = args.model.clone().expect("clap requires --model unless --from-clip");
     let max_new_tokens = match (args.max_new_tokens, args.duration) {
         (Some(n), _) => n,
         (None, Some(s)) => max_new_tokens_for_seconds(s)?,
@@ -134,7 +187,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     req.validate()?;
 
-    let dir = resolve_model(&args.model)?;
+    let dir = resolve_model(&model_spec)?;
     let dtype = match args.dtype {
         DtypeArg::F32 => DType::F32,
         DtypeArg::F16 => DType::F16,
@@ -150,15 +203,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         eprintln!("{report}");
     }
 
-    let chroma = match &args.melody {
-        Some(path) => {
+    let recorded = clip.as_ref().and_then(|c| c.melody.as_ref());
+    let chroma = match (&args.melody, recorded) {
+        (_, Some(_)) if !model.is_melody() => {
+            eprintln!("note: {} takes no melody: the clip's recorded melody is not used", dir.display());
+            None
+        }
+        (_, Some(record)) => Some(record.one_hot().map_err(|e| anyhow::anyhow!("the clip's recorded melody: {e}"))?),
+        (Some(path), None) => {
             if !model.is_melody() {
                 bail!("--melody needs a MusicGen-Melody model; {} is a text-only model", dir.display());
             }
             let c = melody_from_file(path).with_context(|| format!("cannot compute the chroma of {}", path.display()))?;
             Some(c.one_hot().to_vec())
         }
-        None => None,
+        (None, None) => None,
     };
 
     let bar = ProgressBar::new(max_new_tokens as u64);

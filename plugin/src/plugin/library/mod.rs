@@ -13,6 +13,8 @@ pub mod service;
 
 use crate::plugin::params::MelodyGenParams;
 use crate::worker::clip::ClipMeta;
+use crate::worker::job::MelodySource;
+use crate::worker::melody_record::MelodyRecord;
 use crossbeam_channel::{Receiver, Sender};
 use ops::Trashed;
 use parking_lot::Mutex;
@@ -87,21 +89,46 @@ impl LibraryShared {
     }
 }
 
+/// A clip's melody kept as the project's melody for the next generations (persisted).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RecalledMelody {
+    /// The clip's name as the library shows it.
+    pub clip: String,
+    pub record: MelodyRecord,
+}
+
 /// "Use these settings again": the clip's prompt and every generation setting, its seed
-/// included and locked, become the project's, so the next Generate makes the same clip (given
-/// the same melody). No file is touched, so the editor calls it directly.
-pub fn use_settings_again(params: &MelodyGenParams, meta: &ClipMeta) {
+/// included and locked, become the project's, and so does the melody the clip followed, so the
+/// next Generate makes the same clip whatever is captured now. A clip without a recorded melody
+/// (text only, or made before melodies were recorded) clears any recalled melody: Generate
+/// then follows the live capture as usual. No file is touched, so the editor calls it
+/// directly. Returns the sentence that tells the producer what was restored.
+pub fn use_settings_again(params: &MelodyGenParams, meta: &ClipMeta) -> String {
     *params.prompt.write() = meta.settings.prompt.clone();
     let mut settings = params.settings.write();
     *settings = meta.settings.params.clone();
     settings.seed_locked = true;
+    let name = ops::display_name(meta);
+    *params.recalled_melody.write() =
+        meta.melody.clone().map(|record| RecalledMelody { clip: name.clone(), record });
+    let seed = meta.settings.params.seed;
+    match (&meta.melody, meta.settings.params.melody_source) {
+        (Some(_), _) => format!("Prompt, settings and melody of \"{name}\" restored, seed {seed} locked."),
+        (None, MelodySource::None) => {
+            format!("Prompt and settings of \"{name}\" restored, seed {seed} locked (text only: no melody).")
+        }
+        (None, _) => format!(
+            "Prompt and settings of \"{name}\" restored, seed {seed} locked. This clip has no recorded \
+             melody (made before melodies were saved), so Generate follows the live capture."
+        ),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::worker::clip::CaptureAnchor;
-    use crate::worker::job::{ClipLength, GenerationParams, JobSettings, MelodySource};
+    use crate::worker::job::{ClipLength, GenerationParams, JobSettings};
 
     #[test]
     fn use_settings_again_copies_prompt_and_settings_with_the_seed_locked() {
@@ -134,8 +161,15 @@ mod tests {
             model_rate: 32_000,
             anchor: CaptureAnchor::default(),
             created: "2026-01-01T00:00:00Z".into(),
+            melody: None,
         };
-        use_settings_again(&params, &meta);
+        // A clip without a record (made before melodies were saved) clears a recalled melody
+        // and says that Generate follows the live capture.
+        let stale = MelodyRecord::from_pitch_classes(MelodySource::Audio, &[1, 2]).unwrap();
+        *params.recalled_melody.write() = Some(RecalledMelody { clip: "older".into(), record: stale });
+        let said = use_settings_again(&params, &meta);
+        assert!(said.contains("no recorded melody") && said.contains("live capture"), "{said}");
+        assert_eq!(*params.recalled_melody.read(), None);
         assert_eq!(*params.prompt.read(), "dusty jazz drums");
         assert_eq!(
             *params.settings.read(),
@@ -144,5 +178,16 @@ mod tests {
                 ..clip_settings
             }
         );
+
+        // A clip with a record: its melody becomes the project's, named after the clip, and
+        // survives the project being saved and loaded (serde of the persisted field).
+        let record = MelodyRecord::from_pitch_classes(MelodySource::Midi, &[0, 0, 7, 7, 9]).unwrap();
+        let with = ClipMeta { melody: Some(record.clone()), ..meta };
+        let said = use_settings_again(&params, &with);
+        assert!(said.contains("settings and melody of \"x\""), "{said}");
+        let recalled = params.recalled_melody.read().clone().unwrap();
+        assert_eq!(recalled, RecalledMelody { clip: "x".into(), record });
+        let saved = serde_json::to_string(&Some(recalled.clone())).unwrap();
+        assert_eq!(serde_json::from_str::<Option<RecalledMelody>>(&saved).unwrap(), Some(recalled));
     }
 }

@@ -285,6 +285,7 @@ mod tests {
                 model_rate: 32_000,
                 anchor: CaptureAnchor::default(),
                 created: "2026-01-01T00:00:00Z".into(),
+                melody: None,
             },
             audio: Audio {
                 sample_rate: 48_000,

@@ -196,15 +196,10 @@ fn row<W: HasWindowHandle + ?Sized>(
             }
             let again = ui
                 .button("Use these settings again")
-                .on_hover_text("Copy this clip's prompt and settings, its seed locked, so Generate makes it again");
+                .on_hover_text("Copy this clip's prompt, settings and melody, its seed locked, so Generate makes it again");
             ui_rects::record(ui.ctx(), "library_menu_settings", again.rect);
             if again.clicked() {
-                use_settings_again(params, meta);
-                library.set_message(format!(
-                    "Prompt and settings of \"{}\" restored, seed {} locked.",
-                    display_name(meta),
-                    meta.settings.params.seed
-                ));
+                library.set_message(use_settings_again(params, meta));
                 ui.close();
             }
             let delete = ui

@@ -88,6 +88,7 @@ mod tests {
                 model_rate: 32_000,
                 anchor: CaptureAnchor::default(),
                 created: "2026-01-01T00:00:00Z".into(),
+                melody: None,
             },
             audio: crate::engine::wav::Audio { sample_rate: 48_000, channels: vec![vec![0.1; 4]; 2] },
         };
