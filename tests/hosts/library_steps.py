@@ -253,8 +253,9 @@ def settings_again_and_folder(vst3: str, saved_state: str, new_folder: str, titl
     settings.update(seed=1, seed_locked=False)
     state["fields"]["settings"] = json.dumps(settings)
     pipeline_steps.write_state(plugin, juce_state.with_prompt(state, "something else entirely"))
-    # The same melody as session 1, captured from the first block (capture is armed).
-    pipeline_steps.process(plugin, pipeline_steps.melody(RATE), RATE)
+    # Another melody than session 1's (its notes in reverse order), captured from the first
+    # block (capture is armed): only the melody recalled from the clip can remake the clip.
+    pipeline_steps.process(plugin, pipeline_steps.melody(RATE)[:, ::-1].copy(), RATE)
     found: dict = {"changed": pipeline_steps.field(pipeline_steps.read_state(plugin), "settings")}
 
     def drive(f: dict) -> None:
@@ -264,6 +265,9 @@ def settings_again_and_folder(vst3: str, saved_state: str, new_folder: str, titl
         editor_steps._wait("the row's menu", lambda: "library_menu_settings" in editor_steps._rects_now(), 5)
         time.sleep(0.3)
         editor.click("library_menu_settings")
+        # The melody view says the clip's melody is recalled and offers the live capture back.
+        editor_steps._wait("the recalled melody", lambda: "melody_use_live" in editor_steps._rects_now(), 5)
+        f["recalled_shown"] = True
         time.sleep(0.5)
         f["folder_attempts"] = _type_into(
             editor, lambda: editor.click("library_folder"), "library_folder_focused", new_folder, Path(new_folder).is_dir, "clip folder"
@@ -275,8 +279,14 @@ def settings_again_and_folder(vst3: str, saved_state: str, new_folder: str, titl
     found["prompt"] = pipeline_steps.field(state, "prompt")
     found["settings"] = pipeline_steps.field(state, "settings")
     found["clip_dir"] = pipeline_steps.field(state, "clip_dir")
+    found["recalled_melody"] = pipeline_steps.field(state, "recalled_melody")
     pipeline_steps.press(plugin, "generate", RATE)
     pipeline_steps.process_until([plugin], RATE, lambda d: pipeline_steps.ended(d[0]))
     found["clips"] = pipeline_steps.clips(plugin)
     found["diagnostics"] = pipeline_steps.diagnostics(plugin)
+    if len(found["clips"]) == 2:
+        import soundfile
+
+        old, new = (soundfile.read(c["path"], dtype="float32", always_2d=True)[0] for c in found["clips"])
+        found["remake_error"] = _err(old, new)
     return found

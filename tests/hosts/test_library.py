@@ -15,7 +15,9 @@ Three host sessions, each its own process, handing the project state on as a DAW
 5. once more, with the project's prompt and seed changed: "Use these settings again" (row menu)
    restores the clip's prompt and settings with its seed locked, a clip folder typed into the
    folder line is created and used, and Generate makes a clip there with the old clip's prompt,
-   seed and settings.
+   seed and settings; the clip's recorded melody is recalled too (the melody view says so), so
+   although another melody is captured now, the new clip's audio is the old one's, sample for
+   sample.
 Screenshots: target/test-artifacts/library-*.png.
 """
 
@@ -159,3 +161,11 @@ def test_library_survives_editor_reopen_and_new_sessions_rename_delete_undo(vst3
     # The new clip was made with exactly the old one's prompt and settings (its sidecar says so).
     sidecar = json.loads(Path(new["path"]).with_suffix(".json").read_text())
     assert sidecar["settings"] == new["settings"]
+    # The melody the first clip followed was recorded (one pitch class per 128 ms chroma frame),
+    # recalled with its settings and shown as such, and used instead of the (different) capture.
+    record = meta["melody"]
+    assert record["source"] == "audio" and len(record["pitch_classes"]) > 0, record
+    assert r5["editor"].get("recalled_shown"), "the melody view does not say the melody is recalled"
+    assert r5["recalled_melody"] == {"clip": NEW_NAME, "record": record}, r5["recalled_melody"]
+    assert new["melody"] == record and sidecar["melody"] == record
+    assert r5["remake_error"] == 0.0, f"the remade clip differs from the original by {r5['remake_error']}"
