@@ -132,8 +132,10 @@ fn recalled_line(ui: &mut egui::Ui, params: &MelodyGenParams) -> bool {
         return false;
     };
     ui.horizontal(|ui| {
+        let text_only = params.settings.read().melody_source == MelodySource::None;
+        let how = if text_only { "unused while the source is None (text only)" } else { "Generate follows it, not the capture" };
         let line = ui.label(format!(
-            "Melody recalled from {} ({:.1} s): Generate follows it, not the capture.",
+            "Melody recalled from {} ({:.1} s): {how}.",
             recalled.clip,
             recalled.record.seconds()
         ));
