@@ -89,16 +89,7 @@ fn streaming_generation_matches_one_shot_generation() {
     let cancel = AtomicBool::new(false);
     for (name, guidance) in [("tiny-musicgen", 3.0), ("tiny-musicgen-stereo", 1.0), ("tiny-musicgen-melody", 3.0)] {
         let m = model(name);
-        let req = GenerationRequest {
-            text: Prompt::Text("lo-fi piano".into()),
-            max_new_tokens: 40,
-            seed: 0,
-            top_k: 0,
-            top_p: 0.0,
-            temperature: 1.0,
-            guidance,
-            greedy: true,
-        };
+        let req = GenerationRequest::greedy(Prompt::Text("lo-fi piano".into()), 40, guidance);
         let chroma: Vec<[f32; 12]> = (0..20).map(|i| std::array::from_fn(|c| (c == i % 12) as u8 as f32)).collect();
         let melody = m.is_melody().then_some(&chroma[..]);
         let one_shot = m.generate(&req, melody, &mut |_| {}, &cancel).unwrap();

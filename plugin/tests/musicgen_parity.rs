@@ -123,16 +123,7 @@ fn check_teacher_forced(f: &Fixture) {
 
 /// Greedy generation through the facade: codes identical, audio within AUDIO_TOL.
 fn check_greedy(f: &Fixture, guidance: f32, melody: Option<&[[f32; 12]]>, codes_ref: &str, audio_ref: &str) {
-    let req = GenerationRequest {
-        text: Prompt::TokenIds(f.ids("prompt_ids_0")),
-        max_new_tokens: f.max_new_tokens(),
-        seed: 0,
-        top_k: 0,
-        top_p: 0.0,
-        temperature: 1.0,
-        guidance,
-        greedy: true,
-    };
+    let req = GenerationRequest::greedy(Prompt::TokenIds(f.ids("prompt_ids_0")), f.max_new_tokens(), guidance);
     let mut steps = vec![];
     let out = f.model.generate(&req, melody, &mut |p| steps.push(p), &AtomicBool::new(false)).unwrap();
     assert_eq!(steps.len(), req.max_new_tokens);

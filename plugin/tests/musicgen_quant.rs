@@ -27,16 +27,7 @@ fn load(name: &str, quant: Quant) -> MusicGen {
 }
 
 fn greedy_codes(model: &MusicGen, guidance: f32) -> Vec<Vec<u32>> {
-    let req = GenerationRequest {
-        text: Prompt::Text(PROMPT.into()),
-        max_new_tokens: STEPS,
-        seed: 0,
-        top_k: 0,
-        top_p: 0.0,
-        temperature: 1.0,
-        guidance,
-        greedy: true,
-    };
+    let req = GenerationRequest::greedy(Prompt::Text(PROMPT.into()), STEPS, guidance);
     let melody = melody();
     let melody = model.is_melody().then_some(melody.as_slice());
     model.generate(&req, melody, &mut |_| {}, &AtomicBool::new(false)).unwrap().codes

@@ -12,7 +12,8 @@
 //! computed the way the worker computes the conditioning, so the picture is what the model gets.
 
 use super::capture::{Capture, Snapshot};
-use crate::engine::chroma::{self, ChromaExtractor, NoteEvent, NoteEventKind, N_CHROMA};
+use crate::engine::chroma::{self, ChromaExtractor, N_CHROMA};
+use crate::worker::melody_record::note_events;
 use crate::worker::job::{MelodySource, Note};
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -130,23 +131,6 @@ impl MelodyPreview {
         }
         preview
     }
-}
-
-/// Captured notes as the note-on/off events the engine's MIDI chroma takes (velocity 0..1 back
-/// to 1..=127), in time order; the same conversion the worker makes for a job.
-fn note_events(notes: &[Note]) -> Vec<NoteEvent> {
-    let mut events: Vec<NoteEvent> = notes
-        .iter()
-        .flat_map(|n| {
-            let velocity = (n.velocity * 127.0).round().clamp(1.0, 127.0) as u8;
-            [
-                NoteEvent { sample: n.start, kind: NoteEventKind::On { note: n.key, velocity } },
-                NoteEvent { sample: n.end, kind: NoteEventKind::Off { note: n.key } },
-            ]
-        })
-        .collect();
-    events.sort_by_key(|e| e.sample);
-    events
 }
 
 /// Where the dispatcher publishes the preview and the editor picks it up.

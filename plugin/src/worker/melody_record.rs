@@ -6,7 +6,7 @@
 //! character per frame — and [`MelodyRecord::one_hot`] rebuilds frames identical to the ones the
 //! model received: the same record gives the same clip, bit for bit.
 
-use super::job::{Melody, MelodySource};
+use super::job::{Melody, MelodySource, Note};
 use crate::engine::chroma::{self, ChromaExtractor, NoteEvent, NoteEventKind, HOP, MAX_FRAMES, N_CHROMA, SAMPLE_RATE};
 use serde::{Deserialize, Serialize};
 
@@ -61,17 +61,7 @@ impl MelodyRecord {
                     .into())
             }
             Melody::Notes { notes, frames, sample_rate } => {
-                let mut events: Vec<NoteEvent> = notes
-                    .iter()
-                    .flat_map(|n| {
-                        let velocity = (n.velocity * 127.0).round().clamp(1.0, 127.0) as u8;
-                        [
-                            NoteEvent { sample: n.start, kind: NoteEventKind::On { note: n.key, velocity } },
-                            NoteEvent { sample: n.end, kind: NoteEventKind::Off { note: n.key } },
-                        ]
-                    })
-                    .collect();
-                events.sort_by_key(|e| e.sample);
+                let events = note_events(notes);
                 (
                     MelodySource::Midi,
                     chroma::chroma_from_notes(&events, *sample_rate, Some(*frames)).map_err(|e| e.to_string())?,
@@ -128,6 +118,25 @@ impl MelodyRecord {
             })
             .collect())
     }
+}
+
+
+/// Captured notes as the note-on/off events the engine's MIDI chroma takes (velocity 0..1 back
+/// to 1..=127), in time order. The worker's jobs and the window's melody preview both use it, so
+/// the picture shows exactly what a job will follow.
+pub fn note_events(notes: &[Note]) -> Vec<NoteEvent> {
+    let mut events: Vec<NoteEvent> = notes
+        .iter()
+        .flat_map(|n| {
+            let velocity = (n.velocity * 127.0).round().clamp(1.0, 127.0) as u8;
+            [
+                NoteEvent { sample: n.start, kind: NoteEventKind::On { note: n.key, velocity } },
+                NoteEvent { sample: n.end, kind: NoteEventKind::Off { note: n.key } },
+            ]
+        })
+        .collect();
+    events.sort_by_key(|e| e.sample);
+    events
 }
 
 #[cfg(test)]

@@ -54,6 +54,12 @@ impl GenerationRequest {
         }
     }
 
+    /// Arg-max decoding for `max_new_tokens` steps: deterministic, what parity checks against
+    /// transformers and quality checks between weight formats compare.
+    pub fn greedy(text: Prompt, max_new_tokens: usize, guidance: f32) -> Self {
+        Self { max_new_tokens, top_k: 0, guidance, greedy: true, ..Self::new(text, 0) }
+    }
+
     pub fn sampling(&self) -> SamplingConfig {
         SamplingConfig { top_k: self.top_k, top_p: self.top_p, temperature: self.temperature, greedy: self.greedy }
     }
