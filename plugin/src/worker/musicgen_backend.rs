@@ -26,6 +26,10 @@ impl Backend for MusicGenBackend {
     }
 
     fn load(&self, dir: &Path, quant: Quant) -> Result<Arc<dyn Model>, String> {
+        // Inside a DAW the machine is shared with the host's audio and GUI threads: candle's
+        // spinning pool gets half the cores (see `threads`). The CLI and the benchmark leave it
+        // at candle's default, every core.
+        crate::engine::musicgen::threads::configure_cpu_pool();
         let model = MusicGen::load_with(dir, &super::device::select(), &LoadOptions { dtype: DType::F32, quant })
             .map_err(|e| e.to_string())?;
 

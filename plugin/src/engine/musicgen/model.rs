@@ -60,7 +60,6 @@ impl MusicGen {
     /// encoder and EnCodec stay float). See [`Self::quant_report`] for what each layer became.
     pub fn load_with(dir: &Path, device: &Device, opts: &LoadOptions) -> Result<MusicGen, EngineError> {
         let LoadOptions { dtype, quant } = *opts;
-        super::threads::configure_cpu_pool();
         if quant != Quant::F32 && dtype != DType::F32 {
             return Err(EngineError::UnsupportedQuant {
                 quant,
