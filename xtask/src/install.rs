@@ -11,9 +11,11 @@ use std::process::Command;
 const WEIGHTS_NOTE: &str = "\
 Model weights are not part of the bundles. MelodyGen runs Meta's MusicGen locally and by default
 loads facebook/musicgen-melody from the Hugging Face cache (~/.cache/huggingface/hub, or $HF_HUB_CACHE
-/ $HF_HOME/hub) when you first press Generate. Download it once with
+/ $HF_HOME/hub) when you first press Generate. Download it once: with the Download button in the
+plugin window (Advanced > Model), or from a terminal with
 
-    pip install -U huggingface_hub && huggingface-cli download facebook/musicgen-melody
+    target/release/melodygen download facebook/musicgen-melody
+    (or: pip install -U huggingface_hub && huggingface-cli download facebook/musicgen-melody)
 
 or set MELODYGEN_MODEL to a Hugging Face repo id or to a folder holding config.json,
 model.safetensors and tokenizer.json. See README.md, section \"Model weights\".";
