@@ -63,7 +63,9 @@ pub struct SharedState {
     pub current_clip: parking_lot::Mutex<Option<Arc<clip_view::CurrentClip>>>,
     /// The library's commands (editor → dispatcher), undo list and messages.
     pub library: library::LibraryShared,
-    /// Keeps model downloads running while this instance exists (see `worker::download`).
+    /// Keeps model downloads running while this instance exists (see `worker::download`). Never
+    /// read: it works through its `Drop`, which lets the last instance stop the downloads.
+    #[allow(dead_code)]
     pub downloads: crate::worker::download::InstanceRegistration,
 }
 
