@@ -196,13 +196,14 @@ impl State {
 
     fn submit(&mut self) {
         // No prompt, no job: say what to do instead of letting the engine reject it.
-        if self.params.prompt.read().trim().is_empty() {
+        let prompt = self.params.prompt.read().clone();
+        if prompt.trim().is_empty() {
             self.shared.set_message("Type a prompt first: describe the music you want (genre, instruments, mood, tempo).");
             self.shared.progress.set_stage(Stage::Failed);
             return;
         }
         let settings = JobSettings {
-            prompt: self.params.prompt.read().clone(),
+            prompt,
             params: self.next_settings(),
         };
         let capture = self.shared.capture.lock().clone();

@@ -216,12 +216,10 @@ impl EditorApp {
 
     /// The melody view, then the current clip view.
     fn right_column(&mut self, ui: &mut egui::Ui, gui: &GuiContext) {
-        self.melody.show(ui, &self.params, &self.shared, &gui.param_setter());
+        let setter = gui.param_setter();
+        self.melody.show(ui, &self.params, &self.shared, &setter);
         ui.separator();
-        // SLOT (library): the current clip view (waveform, playhead, play/stop/loop, level).
-        if let Some(gui) = self.gui.clone() {
-            super::clip_view::show(ui, &self.params, &self.shared, &gui.param_setter());
-        }
+        super::clip_view::show(ui, &self.params, &self.shared, &setter);
     }
 
     /// The clip library: scrolling rows, newest first, each starting with its drag handle.

@@ -64,6 +64,13 @@ impl ClipMeta {
     pub fn sidecar_path(&self) -> PathBuf {
         self.path.with_extension("json")
     }
+
+    /// Writes this metadata as the sidecar beside its WAV: when the clip is saved, and again
+    /// when the library renames it.
+    pub fn write_sidecar(&self) -> std::io::Result<()> {
+        let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(self.sidecar_path(), json)
+    }
 }
 
 /// A clip ready to be played: stereo at [`Audio::sample_rate`].
@@ -87,9 +94,9 @@ impl Clip {
         );
         self.meta.path = dir.join(format!("{name}.wav"));
         wav::write_f32(&self.meta.path, &self.audio).map_err(|e| save_err(e.to_string()))?;
-        let json = serde_json::to_string_pretty(&self.meta).map_err(|e| save_err(e.to_string()))?;
-        let sidecar = self.meta.sidecar_path();
-        std::fs::write(&sidecar, json).map_err(|e| save_err(format!("{}: {e}", sidecar.display())))
+        self.meta
+            .write_sidecar()
+            .map_err(|e| save_err(format!("{}: {e}", self.meta.sidecar_path().display())))
     }
 
     /// Reopens a saved clip from its WAV file (the metadata comes from the project).

@@ -38,12 +38,15 @@ impl Default for DragHandles {
 
 impl DragHandles {
     /// Draws the handle of the clip at `path` and starts the drag when the user drags it.
-    /// `window` is the editor's window (`frame.baseview_window()`). GUI thread; never blocks.
+    /// `window` is the editor's window (`frame.baseview_window()`); `exists` says whether the
+    /// clip's file is there (the caller has looked already; a missing file cannot be dragged).
+    /// GUI thread; never blocks.
     pub fn show<W: HasWindowHandle + ?Sized>(
         &mut self,
         ui: &mut egui::Ui,
         window: &W,
         path: &Path,
+        exists: bool,
     ) -> egui::Response {
         self.poll();
         let dragging_this = self
@@ -53,7 +56,7 @@ impl DragHandles {
         let text = if dragging_this { "Dragging…" } else { "Drag" };
         let response = ui
             .add_enabled(
-                path.exists(),
+                exists,
                 egui::Button::new(text).sense(egui::Sense::drag()),
             )
             .on_hover_text("Drag onto a track in your DAW to import this clip")
@@ -173,7 +176,7 @@ mod tests {
                 ..Default::default()
             };
             let mut output = ctx.run_ui(input, |ui| {
-                let rect = handles.show(ui, &window, file.path()).rect;
+                let rect = handles.show(ui, &window, file.path(), true).rect;
                 if frame == 0 {
                     handle_rect = rect;
                 }

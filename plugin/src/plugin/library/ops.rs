@@ -86,17 +86,6 @@ pub fn display_name(meta: &ClipMeta) -> String {
         .unwrap_or_default()
 }
 
-/// Writes `meta` as the sidecar beside its WAV (the same JSON the worker writes).
-fn write_sidecar(meta: &ClipMeta) -> Result<(), LibraryError> {
-    let path = meta.sidecar_path();
-    let json = serde_json::to_string_pretty(meta).map_err(|e| LibraryError::Io {
-        action: "write",
-        path: path.clone(),
-        source: io::Error::other(e),
-    })?;
-    std::fs::write(&path, json).map_err(io_err("write", &path))
-}
-
 /// Renames the clip at `path` to `name` (in its folder): the WAV is renamed, the sidecar is
 /// rewritten under the new name with the new path and the old one removed, and the project's
 /// list follows. Refuses a name that is taken (WAV or sidecar) or invalid. Returns the updated
@@ -122,7 +111,7 @@ pub fn rename(clips: &ClipList, path: &Path, name: &str) -> Result<ClipMeta, Lib
         return Err(LibraryError::Missing { path: path.into() });
     }
     std::fs::rename(path, &new_path).map_err(io_err("rename", path))?;
-    if let Err(e) = write_sidecar(&renamed) {
+    if let Err(e) = renamed.write_sidecar().map_err(io_err("write", &renamed.sidecar_path())) {
         // Leave things as they were rather than half renamed.
         let _ = std::fs::rename(&new_path, path);
         return Err(e);

@@ -157,7 +157,7 @@ fn row<W: HasWindowHandle + ?Sized>(
     // A project may outlive its files: say so instead of failing.
     let exists = meta.path.exists();
     ui.horizontal(|ui| {
-        let handle = drag.show(ui, window, &meta.path);
+        let handle = drag.show(ui, window, &meta.path, exists);
         ui_rects::record(ui.ctx(), &format!("drag_handle_{i}"), handle.rect);
 
         let playing = shared.is_playing(&meta.path);
@@ -194,19 +194,19 @@ fn row<W: HasWindowHandle + ?Sized>(
                 library.send(LibraryCommand::Reveal(meta.path.clone()));
                 ui.close();
             }
-            let again = ui
-                .button("Use these settings again")
-                .on_hover_text("Copy this clip's prompt, settings and melody, its seed locked, so Generate makes it again");
-            ui_rects::record(ui.ctx(), "library_menu_settings", again.rect);
-            if again.clicked() {
+            // A menu entry with its explanation, its position recorded for the GUI tests.
+            let item = |ui: &mut egui::Ui, text: &str, tip: &str, rect_name: &str| {
+                let response = ui.button(text).on_hover_text(tip);
+                ui_rects::record(ui.ctx(), rect_name, response.rect);
+                response.clicked()
+            };
+            let again_tip = "Copy this clip's prompt, settings and melody, its seed locked, so Generate makes it again";
+            if item(ui, "Use these settings again", again_tip, "library_menu_settings") {
                 library.set_message(use_settings_again(params, meta));
                 ui.close();
             }
-            let delete = ui
-                .button("Delete")
-                .on_hover_text("Move the clip to the trash folder (Undo brings it back)");
-            ui_rects::record(ui.ctx(), "library_menu_delete", delete.rect);
-            if delete.clicked() {
+            let delete_tip = "Move the clip to the trash folder (Undo brings it back)";
+            if item(ui, "Delete", delete_tip, "library_menu_delete") {
                 library.send(LibraryCommand::Delete(meta.path.clone()));
                 ui.close();
             }
