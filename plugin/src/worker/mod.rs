@@ -294,17 +294,26 @@ fn run_job(cache: &mut ModelCache, job: &Job) -> Result<Clip, JobError> {
         ModelError::Failed(m) => JobError::Generation(m),
     })?;
     check_cancel(job)?;
-    partial.finish().map_err(JobError::Generation)?;
+    let streamed = partial.finish().map_err(JobError::Generation)?;
 
     job.progress.set_stage(Stage::Resampling);
     let model_rate = generated.sample_rate;
-    let stereo = clip::to_stereo(generated);
-    // The host may change its rate while we resample: redo it until the rate we used is current.
-    let audio = loop {
-        let rate = job.host_rate.load(Ordering::Relaxed);
-        let out = clip::resample(&stereo, rate).map_err(JobError::Generation)?;
-        if job.host_rate.load(Ordering::Relaxed) == rate {
-            break out;
+    // The pieces sent while generating are the clip at the host rate already (the stream
+    // resampler gives the one-shot resampler's samples); resample here only when the host rate
+    // has changed since, or nothing was streamed.
+    let audio = match streamed {
+        Some(audio) if audio.sample_rate == job.host_rate.load(Ordering::Relaxed) => audio,
+        _ => {
+            let stereo = clip::to_stereo(generated);
+            // The host may change its rate while we resample: redo it until the rate we used
+            // is current.
+            loop {
+                let rate = job.host_rate.load(Ordering::Relaxed);
+                let out = clip::resample(&stereo, rate).map_err(JobError::Generation)?;
+                if job.host_rate.load(Ordering::Relaxed) == rate {
+                    break out;
+                }
+            }
         }
     };
     check_cancel(job)?;
@@ -561,6 +570,11 @@ mod tests {
         let heard = assemble(&partials);
         assert_eq!(heard.frames(), 44_100);
         assert_eq!(heard, clip.audio, "the pieces are the clip, bit for bit");
+        // The clip is the streamed pieces (not resampled again), so check it against the
+        // one-shot resampling of what the engine made.
+        let engine = super::models::fake::FakeModel { rate: 32_000, channels: 1, step_delay: Duration::ZERO };
+        let one_shot = clip::resample(&clip::to_stereo(engine.tone(0..32_000)), 44_100).unwrap();
+        assert_eq!(clip.audio, one_shot, "the streamed clip is the one-shot resampling, bit for bit");
     }
 
     /// A host rate change mid-job restarts the pieces at the new rate (from frame 0), and they

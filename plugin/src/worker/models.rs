@@ -211,7 +211,8 @@ pub mod fake {
     }
 
     impl FakeModel {
-        fn tone(&self, range: std::ops::Range<usize>) -> Audio {
+        /// Samples `range` of the tone it "generates" (what a test compares a clip against).
+        pub fn tone(&self, range: std::ops::Range<usize>) -> Audio {
             let tone: Vec<f32> = range
                 .map(|i| (i as f32 * 440.0 * std::f32::consts::TAU / self.rate as f32).sin() * 0.5)
                 .collect();

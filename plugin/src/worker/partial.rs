@@ -5,7 +5,9 @@
 //! The resampling is [`StreamResampler`], which gives exactly the samples the finished clip's
 //! one-shot resampling gives, so the pieces join without clicks and concatenate to the final
 //! clip bit for bit. The host rate is read for every piece; when it changed, the pieces so far
-//! are resampled again from the model-rate audio kept here and resent from frame 0.
+//! are resampled again from the model-rate audio kept here and resent from frame 0. What was
+//! sent is kept too: it is the finished clip at the host rate, so the job does not resample the
+//! whole clip a second time.
 
 use super::clip;
 use super::job::{Job, WorkerToInstance};
@@ -19,6 +21,8 @@ pub(super) struct PartialSender<'j> {
     model_audio: Vec<Vec<f32>>,
     model_rate: u32,
     resampler: Option<StreamResampler>,
+    /// Everything sent since the last (re)start, stereo at the resampler's rate.
+    host_audio: Vec<Vec<f32>>,
     /// Frames sent at the resampler's rate.
     sent: u64,
     /// Whether the current sequence's start (frame 0) was sent.
@@ -34,6 +38,7 @@ impl<'j> PartialSender<'j> {
             model_audio: vec![Vec::new(), Vec::new()],
             model_rate: 0,
             resampler: None,
+            host_audio: vec![Vec::new(), Vec::new()],
             sent: 0,
             announced: false,
             error: None,
@@ -50,18 +55,22 @@ impl<'j> PartialSender<'j> {
         }
     }
 
-    /// Sends the rest once generation is over. Returns the first failure, if any.
-    pub fn finish(mut self) -> Result<(), String> {
+    /// Sends the rest once generation is over and returns the whole clip as sent, stereo at the
+    /// rate it was streamed at (`None` if nothing came). Returns the first failure, if any.
+    pub fn finish(mut self) -> Result<Option<Audio>, String> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
         let Some(resampler) = self.resampler.as_mut() else {
-            return Ok(());
+            return Ok(None);
         };
         let rate = resampler.to_rate();
         let out = resampler.finish().map_err(|e| e.to_string())?;
         self.send(rate, out);
-        Ok(())
+        Ok(Some(Audio {
+            sample_rate: rate,
+            channels: self.host_audio,
+        }))
     }
 
     fn try_push(&mut self, piece: &Audio) -> Result<(), String> {
@@ -85,6 +94,7 @@ impl<'j> PartialSender<'j> {
                 let mut r = StreamResampler::new(self.model_rate, rate, 2).map_err(|e| e.to_string())?;
                 self.sent = 0;
                 self.announced = false;
+                self.host_audio.iter_mut().for_each(Vec::clear);
                 let out = r.push(&self.model_audio);
                 self.resampler = Some(r);
                 out
@@ -102,6 +112,9 @@ impl<'j> PartialSender<'j> {
             return;
         }
         self.announced = true;
+        for (all, new) in self.host_audio.iter_mut().zip(&channels) {
+            all.extend_from_slice(new);
+        }
         // A send error means the instance is gone; the job still finishes and saves its clip.
         let _ = self.job.reply.send(WorkerToInstance::Partial {
             job: self.job.id,
