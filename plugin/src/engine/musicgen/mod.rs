@@ -8,6 +8,7 @@ pub mod attention;
 pub mod decoder;
 pub mod delay;
 pub mod position;
+pub mod kernels;
 pub mod qlinear;
 pub mod quant;
 pub mod sampling;

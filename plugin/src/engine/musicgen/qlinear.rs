@@ -1,5 +1,10 @@
-//! Bias-free linear layers whose weight is either f32 (candle's `Linear`) or quantized at load
-//! time (candle's `QTensor` + `QMatMul`), and the record of what each layer became.
+//! Bias-free linear layers whose weight is f32 or quantized at load time, and the record of
+//! what each layer became.
+//!
+//! On the CPU a decoder step's products (a row or two of activations against each matrix) go
+//! through our bandwidth-bound kernels (`kernels`): f32 matrices as loaded, q8_0 matrices in our
+//! own block layout. q4k, other devices and many-row products (prompt prefill) use candle's
+//! products.
 //!
 //! Quantization happens while loading: each f32 matrix is read from the weight files (their
 //! mapped pages are released as the f32 path does), quantized, and dropped, so at most one f32
@@ -14,9 +19,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use candle_core::quantized::{GgmlDType, QStorage, QTensor};
-use candle_core::{Device, Module, Result, Tensor};
+use candle_core::{CpuStorage, DType, Device, Module, Result, Storage, Tensor};
 use candle_nn::{linear_no_bias, Linear, VarBuilder};
 
+use super::kernels::{self, Q8Matrix};
 use super::quant::Quant;
 
 /// A linear layer `y = x·Wᵀ` (no bias), `W` `(out, in)`.
@@ -29,6 +35,9 @@ pub struct QLinear {
 #[derive(Debug, Clone)]
 enum Weight {
     F32(Linear),
+    /// q8_0 on the CPU, in our kernels' layout (no copy kept by candle).
+    Q8(Arc<Q8Matrix>),
+    /// q4k anywhere, q8_0 off the CPU: candle's quantized product.
     Quantized(Arc<QTensor>),
 }
 
@@ -38,16 +47,6 @@ impl QLinear {
         self.format
     }
 
-    /// The quantized weight, `None` when the layer is f32.
-    pub fn qtensor(&self) -> Option<&Arc<QTensor>> {
-        match &self.weight {
-            Weight::Quantized(q) => Some(q),
-            Weight::F32(_) => None,
-        }
-    }
-}
-
-impl QLinear {
     /// `forward` for a layer used once per generation (the cross-attention keys and values of
     /// the text): a quantized weight is expanded to a temporary f32 copy for this call.
     ///
@@ -58,6 +57,7 @@ impl QLinear {
     pub fn forward_once(&self, x: &Tensor) -> Result<Tensor> {
         match &self.weight {
             Weight::F32(l) => l.forward(x),
+            Weight::Q8(q) => Linear::new(q8_tensor(q, x.device())?, None).forward(x),
             Weight::Quantized(q) => Linear::new(q.dequantize(x.device())?, None).forward(x),
         }
     }
@@ -66,12 +66,62 @@ impl QLinear {
 impl Module for QLinear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match &self.weight {
-            Weight::F32(l) => l.forward(x),
+            Weight::F32(l) => match few_rows(x)? {
+                Some(rows) => with_weight_slice(l.weight(), |w| {
+                    let (n, k) = l.weight().dims2()?;
+                    finish(x, kernels::matmul_t_f32(&rows.data, rows.m, w, n, k), n)
+                })
+                .unwrap_or_else(|| l.forward(x)),
+                None => l.forward(x),
+            },
+            Weight::Q8(q) => match few_rows(x)? {
+                Some(rows) => finish(x, q.matmul_t(&rows.data, rows.m), q.dims().0),
+                // A prefill: one temporary f32 copy of the matrix and candle's GEMM, instead of
+                // re-reading the blocks per group of rows.
+                None => Linear::new(q8_tensor(q, x.device())?, None).forward(x),
+            },
             // candle's quantized matmul wants a contiguous input; it quantizes the activations
             // (to q8_0 or q8k blocks) once per call and multiplies block by block.
             Weight::Quantized(q) => x.contiguous()?.apply_op1_no_bwd(q.as_ref()),
         }
     }
+}
+
+/// The activations of a product small enough for our kernels: f32 on the CPU, at most
+/// [`kernels::MAX_ROWS`] rows of the inner size.
+struct Rows {
+    data: Vec<f32>,
+    m: usize,
+}
+
+fn few_rows(x: &Tensor) -> Result<Option<Rows>> {
+    let k = x.dim(x.rank() - 1)?;
+    let m = x.elem_count() / k.max(1);
+    if !x.device().is_cpu() || x.dtype() != DType::F32 || m == 0 || m > kernels::MAX_ROWS {
+        return Ok(None);
+    }
+    Ok(Some(Rows { data: x.flatten_all()?.to_vec1::<f32>()?, m }))
+}
+
+/// Runs `f` on the weight's f32 values when they are one contiguous CPU slice; `None` when not
+/// (then the caller takes candle's path).
+fn with_weight_slice(w: &Tensor, f: impl FnOnce(&[f32]) -> Result<Tensor>) -> Option<Result<Tensor>> {
+    let (storage, layout) = w.storage_and_layout();
+    match (&*storage, layout.contiguous_offsets()) {
+        (Storage::Cpu(CpuStorage::F32(v)), Some((start, end))) => Some(f(&v[start..end])),
+        _ => None,
+    }
+}
+
+/// `y` `(m, n)` shaped like `x` with its last dimension `n`.
+fn finish(x: &Tensor, y: Vec<f32>, n: usize) -> Result<Tensor> {
+    let mut dims = x.dims().to_vec();
+    *dims.last_mut().expect("x has a last dimension") = n;
+    Tensor::from_vec(y, dims, x.device())
+}
+
+fn q8_tensor(q: &Q8Matrix, device: &Device) -> Result<Tensor> {
+    Tensor::from_vec(q.dequantize(), q.dims(), device)
 }
 
 /// A linear layer that fell back to another format than the one asked for.
@@ -226,8 +276,15 @@ impl Quantizer {
         let w = vb.get((out_dim, in_dim), "weight")?;
         let q = quantize_rows(&w, ggml)?;
         drop(w);
-        self.report.weight_bytes += q.storage_size_in_bytes();
-        Ok(QLinear { weight: Weight::Quantized(Arc::new(q)), format })
+        let weight = if format == Quant::Q8_0 && vb.device().is_cpu() {
+            let q8 = Q8Matrix::from_qtensor(&q)?;
+            self.report.weight_bytes += q8.size_in_bytes();
+            Weight::Q8(Arc::new(q8))
+        } else {
+            self.report.weight_bytes += q.storage_size_in_bytes();
+            Weight::Quantized(Arc::new(q))
+        };
+        Ok(QLinear { weight, format })
     }
 
     pub fn finish(self) -> QuantReport {
@@ -255,6 +312,12 @@ mod tests {
     /// Largest |difference| between `layer(x)` and the exact `x·Wᵀ`, for `x` `(1, 2, k)` (the
     /// CFG batch shape) with uniform values in [-1, 1].
     fn max_error(quant: Quant, k: usize, n: usize) -> f32 {
+        max_error_rows(quant, k, n, 2)
+    }
+
+    /// [`max_error`] with `rows` activation rows: 2 (a decoder step; our kernels on the CPU) or
+    /// more than `kernels::MAX_ROWS` (a prefill; candle's product).
+    fn max_error_rows(quant: Quant, k: usize, n: usize, rows: usize) -> f32 {
         let map = VarMap::new();
         let vb = VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);
         let w = random(n, k, 3);
@@ -262,10 +325,10 @@ mod tests {
         let mut qz = Quantizer::new(quant);
         let q = qz.linear(vb.pp("l"), k, n).unwrap();
         assert_eq!(q.format(), quant);
-        let x = random(2, k, 5).unsqueeze(0).unwrap();
+        let x = random(rows, k, 5).unsqueeze(0).unwrap();
         let exact = x.broadcast_matmul(&w.t().unwrap()).unwrap();
         let got = q.forward(&x).unwrap();
-        assert_eq!(got.dims(), &[1, 2, n]);
+        assert_eq!(got.dims(), &[1, rows, n]);
         (got - &exact).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
     }
 
@@ -293,7 +356,21 @@ mod tests {
         let map = VarMap::new();
         let mut qz = Quantizer::new(Quant::Q8_0);
         qz.linear(VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu).pp("z"), k, n).unwrap();
-        assert_eq!(qz.finish().weight_bytes, n * k / 32 * 34);
+        // Our layout: 32 bytes and an f32 scale per 32 weights.
+        assert_eq!(qz.finish().weight_bytes, n * k / 32 * 36);
+    }
+
+    /// Step-sized and prefill-sized products take different paths (our kernels, candle's
+    /// GEMM); both stay within q8_0's rounding, and f32 within f32 summation error.
+    #[test]
+    fn every_path_matches_f32() {
+        let (k, n) = (256, 70);
+        for rows in [1, 2, 4, 7] {
+            let err = max_error_rows(Quant::Q8_0, k, n, rows);
+            assert!(err < bound(k, 2.0 / 254.0), "q8_0 rows={rows}: {err}");
+            let err = max_error_rows(Quant::F32, k, n, rows);
+            assert!(err < 1e-4, "f32 rows={rows}: {err}");
+        }
     }
 
     /// q4k: 4-bit values in sub-blocks of 32 with their own 6-bit scale and minimum, so the step

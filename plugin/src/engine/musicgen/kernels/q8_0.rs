@@ -1,0 +1,316 @@
+//! A q8_0 weight matrix kept in our own layout, and its product with a few f32 rows.
+//!
+//! q8_0 is ggml's format: blocks of 32 weights along a row, each stored as 32 signed bytes and
+//! one f16 scale (`w ≈ d·q`), 34 bytes for 32 weights. The blocks come from candle's quantizer,
+//! so the weights are exactly those of candle's q8_0; we split them into a scale array and a
+//! byte array so each block's bytes are one aligned 32-byte load, and we hold nothing else: the
+//! matrix costs its 34/32 bytes per weight and no repacked copy.
+//!
+//! The product dequantizes each block in registers and multiplies it with the activations in
+//! f32 (candle instead rounds the activations to 8 bits too): a little more arithmetic per
+//! byte, still below what the memory bus delivers, and the only error left is the weights'.
+
+use std::borrow::Cow;
+
+use candle_core::quantized::{GgmlDType, QStorage, QTensor};
+use candle_core::{Device, Result};
+
+/// Weights per block.
+pub const BLOCK: usize = 32;
+const BLOCK_BYTES: usize = 2 + BLOCK;
+
+/// Weight rows stored together (see [`Q8Matrix`]).
+pub(super) const GROUP: usize = 4;
+
+/// A q8_0 matrix `(n, k)`, `k` a multiple of [`BLOCK`].
+///
+/// Layout: rows in groups of [`GROUP`] (the last group may be smaller); inside a group, block
+/// `b` of each of its rows, then block `b + 1` of each, and so on. The product walks one group at
+/// a time, so its reads are a single sequential stream (two: bytes and scales) that the
+/// hardware prefetcher follows, with the group's rows' sums in flight together.
+#[derive(Debug, Clone)]
+pub struct Q8Matrix {
+    n: usize,
+    k: usize,
+    /// One scale per block, in the group layout, widened from f16 to f32: the kernel then
+    /// broadcasts it straight from memory instead of converting it (2 more bytes per 32
+    /// weights, 6 % of the matrix).
+    scales: Vec<f32>,
+    /// 32 bytes per block, in the group layout.
+    qs: Vec<i8>,
+}
+
+/// Index of block `b` of row `j` in the group layout.
+fn block_index(n: usize, per_row: usize, j: usize, b: usize) -> usize {
+    let g = j / GROUP * GROUP;
+    let size = GROUP.min(n - g);
+    g * per_row + b * size + (j - g)
+}
+
+impl Q8Matrix {
+    /// Takes candle's q8_0 blocks of a `(n, k)` matrix (its serialized bytes: per block the f16
+    /// scale, little-endian, then 32 bytes).
+    pub fn from_qtensor(q: &QTensor) -> Result<Self> {
+        if q.dtype() != GgmlDType::Q8_0 {
+            candle_core::bail!("Q8Matrix::from_qtensor: expected q8_0, got {:?}", q.dtype())
+        }
+        let (n, k) = q.shape().dims2()?;
+        let data = q.data()?;
+        let (per_row, blocks) = (k / BLOCK, n * k / BLOCK);
+        if k % BLOCK != 0 || data.len() != blocks * BLOCK_BYTES {
+            candle_core::bail!("Q8Matrix::from_qtensor: {} bytes do not hold ({n}, {k}) in q8_0", data.len())
+        }
+        let mut scales = vec![0f32; blocks];
+        let mut qs = vec![0i8; blocks * BLOCK];
+        for (src, bytes) in data.chunks_exact(BLOCK_BYTES).enumerate() {
+            let dst = block_index(n, per_row, src / per_row, src % per_row);
+            scales[dst] = half::f16::from_le_bytes([bytes[0], bytes[1]]).to_f32();
+            for (d, &v) in qs[dst * BLOCK..][..BLOCK].iter_mut().zip(&bytes[2..]) {
+                *d = v as i8;
+            }
+        }
+        Ok(Self { n, k, scales, qs })
+    }
+
+    /// Back to candle's q8_0 (for a device other than the CPU).
+    pub fn to_qtensor(&self, device: &Device) -> Result<QTensor> {
+        let mut bytes = Vec::with_capacity(self.scales.len() * BLOCK_BYTES);
+        for src in 0..self.scales.len() {
+            let i = self.row_major(src);
+            bytes.extend_from_slice(&half::f16::from_f32(self.scales[i]).to_le_bytes());
+            bytes.extend(self.qs[i * BLOCK..][..BLOCK].iter().map(|&v| v as u8));
+        }
+        QTensor::new(QStorage::from_data(Cow::Owned(bytes), device, GgmlDType::Q8_0)?, (self.n, self.k))
+    }
+
+    /// Where the `src`-th block in row-major order is stored.
+    fn row_major(&self, src: usize) -> usize {
+        let per_row = self.k / BLOCK;
+        block_index(self.n, per_row, src / per_row, src % per_row)
+    }
+
+    pub fn dims(&self) -> (usize, usize) {
+        (self.n, self.k)
+    }
+
+    /// Bytes held: scales and quantized values.
+    pub fn size_in_bytes(&self) -> usize {
+        self.scales.len() * 4 + self.qs.len()
+    }
+
+    /// The matrix in f32, `(n, k)` row-major.
+    pub fn dequantize(&self) -> Vec<f32> {
+        let mut out = Vec::with_capacity(self.n * self.k);
+        for src in 0..self.scales.len() {
+            let i = self.row_major(src);
+            let d = self.scales[i];
+            out.extend(self.qs[i * BLOCK..][..BLOCK].iter().map(|&v| d * v as f32));
+        }
+        out
+    }
+
+    /// `y = x·Wᵀ` for `x` `(m, k)`, `m` in `1..=MAX_ROWS`; returns `(m, n)`.
+    pub fn matmul_t(&self, x: &[f32], m: usize) -> Vec<f32> {
+        let k = self.k;
+        assert!((1..=super::MAX_ROWS).contains(&m), "kernels take 1..={} rows, got {m}", super::MAX_ROWS);
+        assert_eq!(x.len(), m * k, "x is not (m, k)");
+        let per_row = k / BLOCK;
+        // split_rows hands out ranges starting on a multiple of GROUP, so a range is whole groups.
+        super::split_rows(m, self.n, |rows, out| {
+            let (first, last) = (rows.start * per_row, rows.end * per_row);
+            dot_rows(x, m, &self.scales[first..last], &self.qs[first * BLOCK..last * BLOCK], k, out)
+        })
+    }
+}
+
+/// `out[r·m + i] = x[i]·dequantize(row r)` for the rows (whole groups, in the group layout)
+/// given by `scales`/`qs`.
+fn dot_rows(x: &[f32], m: usize, scales: &[f32], qs: &[i8], k: usize, out: &mut [f32]) {
+    let per_row = k / BLOCK;
+    let rows = scales.len() / per_row.max(1);
+    assert!(
+        k % BLOCK == 0 && x.len() == m * k && qs.len() == rows * k && scales.len() * BLOCK == qs.len() && out.len() == rows * m,
+        "q8_0 dot_rows: sizes disagree"
+    );
+    if k == 0 {
+        out.fill(0.0);
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+    {
+        // SAFETY: the CPU has AVX2 and FMA (checked above); the sizes were checked.
+        unsafe {
+            match m {
+                1 => avx2::dot_rows::<1>(x, scales, qs, k, out),
+                2 => avx2::dot_rows::<2>(x, scales, qs, k, out),
+                3 => avx2::dot_rows::<3>(x, scales, qs, k, out),
+                4 => avx2::dot_rows::<4>(x, scales, qs, k, out),
+                _ => unreachable!("m is checked by the caller"),
+            }
+        }
+        return;
+    }
+    portable(x, m, scales, qs, k, out)
+}
+
+fn portable(x: &[f32], m: usize, scales: &[f32], qs: &[i8], k: usize, out: &mut [f32]) {
+    let per_row = k / BLOCK;
+    let rows = scales.len() / per_row;
+    for (j, out) in out.chunks_exact_mut(m).enumerate() {
+        for (i, o) in out.iter_mut().enumerate() {
+            let xi = &x[i * k..(i + 1) * k];
+            let mut s = 0f32;
+            for b in 0..per_row {
+                let blk = block_index(rows, per_row, j, b);
+                let d = scales[blk];
+                let mut lanes = [0f32; 8];
+                for (qc, xc) in qs[blk * BLOCK..][..BLOCK].chunks_exact(8).zip(xi[b * BLOCK..][..BLOCK].chunks_exact(8)) {
+                    for l in 0..8 {
+                        lanes[l] += qc[l] as f32 * xc[l];
+                    }
+                }
+                s += d * lanes.iter().sum::<f32>();
+            }
+            *o = s;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{BLOCK, GROUP};
+    use std::arch::x86_64::*;
+
+    /// How many bytes ahead of the block being read the group's bytes are requested.
+    const PREFETCH: usize = 4096;
+
+    /// One group of rows at a time against `M` activation rows. Per block and row, the 32 bytes
+    /// become four vectors of 8 floats, dotted with each activation row's matching 32 values
+    /// (from L1), and the block's sum is scaled into that pair's running sum.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA; sizes as checked by `super::dot_rows`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dot_rows<const M: usize>(x: &[f32], scales: &[f32], qs: &[i8], k: usize, out: &mut [f32]) {
+        let per_row = k / BLOCK;
+        let rows = scales.len() / per_row;
+        let (x, s, q, o) = (x.as_ptr(), scales.as_ptr(), qs.as_ptr(), out.as_mut_ptr());
+        // SAFETY: every offset stays inside the slices the caller checked.
+        unsafe {
+            let full = rows / GROUP * GROUP;
+            for g in (0..full).step_by(GROUP) {
+                group::<M, GROUP>(x, s.add(g * per_row), q.add(g * k), k, o.add(g * M));
+            }
+            let (s, q, o) = (s.add(full * per_row), q.add(full * k), o.add(full * M));
+            match rows - full {
+                0 => {}
+                1 => group::<M, 1>(x, s, q, k, o),
+                2 => group::<M, 2>(x, s, q, k, o),
+                _ => group::<M, 3>(x, s, q, k, o),
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn group<const M: usize, const R: usize>(x: *const f32, s: *const f32, q: *const i8, k: usize, out: *mut f32) {
+        let per_row = k / BLOCK;
+        // SAFETY: R rows of blocks (group layout) at s/q, M rows of k at x, R·M at out.
+        unsafe {
+            let mut acc = [[_mm256_setzero_ps(); M]; R];
+            for b in 0..per_row {
+                // The group's bytes are one sequential stream; ask for them well ahead (the
+                // hardware prefetcher alone leaves this loop waiting on memory, measured at less
+                // than half the bandwidth).
+                let ahead = q.wrapping_add(b * R * BLOCK + PREFETCH);
+                for line in (0..R * BLOCK).step_by(64) {
+                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line));
+                }
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let blk = b * R + r;
+                    let d = _mm256_broadcast_ss(&*s.add(blk));
+                    let qb = q.add(blk * BLOCK);
+                    let mut wv = [_mm256_setzero_ps(); 4];
+                    for (c, v) in wv.iter_mut().enumerate() {
+                        let bytes = _mm_loadl_epi64(qb.add(c * 8) as *const __m128i);
+                        *v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes));
+                    }
+                    for (i, a) in acc.iter_mut().enumerate() {
+                        let xb = x.add(i * k + b * BLOCK);
+                        let mut t = _mm256_mul_ps(wv[0], _mm256_loadu_ps(xb));
+                        t = _mm256_fmadd_ps(wv[1], _mm256_loadu_ps(xb.add(8)), t);
+                        t = _mm256_fmadd_ps(wv[2], _mm256_loadu_ps(xb.add(16)), t);
+                        t = _mm256_fmadd_ps(wv[3], _mm256_loadu_ps(xb.add(24)), t);
+                        *a = _mm256_fmadd_ps(t, d, *a);
+                    }
+                }
+            }
+            for (r, acc) in acc.iter().enumerate() {
+                for (i, a) in acc.iter().enumerate() {
+                    let s = _mm_add_ps(_mm256_castps256_ps128(*a), _mm256_extractf128_ps::<1>(*a));
+                    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+                    *out.add(r * M + i) = _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps::<1>(s, s)));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_data::{reference, uniform};
+    use super::*;
+    use candle_core::Tensor;
+
+    fn matrix(n: usize, k: usize, seed: u64) -> (QTensor, Q8Matrix) {
+        let w = Tensor::from_vec(uniform(n * k, seed), (n, k), &Device::Cpu).unwrap();
+        let q = QTensor::quantize(&w, GgmlDType::Q8_0).unwrap();
+        let ours = Q8Matrix::from_qtensor(&q).unwrap();
+        (q, ours)
+    }
+
+    /// The blocks are candle's, value for value, and survive the round trip back to candle.
+    #[test]
+    fn same_weights_as_candle() {
+        let (q, ours) = matrix(7, 96, 11);
+        let candle: Vec<f32> = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(ours.dequantize(), candle);
+        assert_eq!(ours.size_in_bytes(), 7 * 96 / 32 * 36);
+        let back = ours.to_qtensor(&Device::Cpu).unwrap();
+        assert_eq!(back.data().unwrap(), q.data().unwrap());
+    }
+
+    /// The product equals the exact product with the dequantized weights, up to f32 summation,
+    /// for every row count and for sizes that split across threads.
+    #[test]
+    fn product_matches_dequantized_reference() {
+        for &(n, k) in &[(1, 32), (5, 64), (33, 96), (1030, 256)] {
+            let (_, w) = matrix(n, k, 3 + n as u64);
+            let wd = w.dequantize();
+            for m in 1..=super::super::MAX_ROWS {
+                let x = uniform(m * k, 9 + m as u64);
+                let got = w.matmul_t(&x, m);
+                let want = reference(&x, m, &wd, n, k);
+                let tol = 4.0 * k as f32 * f32::EPSILON;
+                for (idx, (g, r)) in got.iter().zip(&want).enumerate() {
+                    assert!((g - r).abs() <= tol, "m={m} n={n} k={k} y[{idx}]: {g} vs {r}");
+                }
+                let mut by_row = vec![0f32; n * m];
+                portable(&x, m, &w.scales, &w.qs, k, &mut by_row);
+                for j in 0..n {
+                    for i in 0..m {
+                        assert!((by_row[j * m + i] - want[i * n + j]).abs() <= tol, "portable m={m} n={n}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn other_formats_are_refused() {
+        let w = Tensor::from_vec(uniform(256, 1), (1, 256), &Device::Cpu).unwrap();
+        let q4 = QTensor::quantize(&w, GgmlDType::Q4K).unwrap();
+        assert!(Q8Matrix::from_qtensor(&q4).unwrap_err().to_string().contains("expected q8_0"));
+    }
+}
