@@ -14,8 +14,9 @@
 //! cores, at least 1 and at most 4, before the worker loads its first model: a DAW's audio
 //! threads must never wait for ours. The CLI and the benchmark own their machine and keep
 //! candle's default (every physical core): on the idle 2-core VM q8_0 runs at about 33 steps/s
-//! with 2 threads against 19 with 1. The f32 path's matrix products use rayon
-//! (`RAYON_NUM_THREADS`, untouched here) and are not affected.
+//! with 2 threads against 19 with 1. Our own decoder kernels (`kernels`, the f32 and q8_0
+//! products of every step) run on the same pool, so the same setting covers them; candle's
+//! many-row f32 products (prefill) use rayon (`RAYON_NUM_THREADS`, untouched here).
 
 use std::sync::Once;
 

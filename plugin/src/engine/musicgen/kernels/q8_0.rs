@@ -137,6 +137,20 @@ fn dot_rows(x: &[f32], m: usize, scales: &[f32], qs: &[i8], k: usize, out: &mut 
         return;
     }
     #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F (checked above); the sizes were checked.
+        unsafe {
+            match m {
+                1 => avx512::dot_rows::<1>(x, scales, qs, k, out),
+                2 => avx512::dot_rows::<2>(x, scales, qs, k, out),
+                3 => avx512::dot_rows::<3>(x, scales, qs, k, out),
+                4 => avx512::dot_rows::<4>(x, scales, qs, k, out),
+                _ => unreachable!("m is checked by the caller"),
+            }
+        }
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2")
         && std::arch::is_x86_feature_detected!("fma")
     {
@@ -251,6 +265,74 @@ mod avx2 {
                     let s = _mm_add_ps(_mm256_castps256_ps128(*a), _mm256_extractf128_ps::<1>(*a));
                     let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
                     *out.add(r * M + i) = _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps::<1>(s, s)));
+                }
+            }
+        }
+    }
+}
+
+/// The AVX2 kernel's loop with 16-wide vectors: a block is two vectors instead of four, so
+/// half the conversions and multiply-adds per byte.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{BLOCK, GROUP};
+    use std::arch::x86_64::*;
+
+    /// How far ahead the group's bytes are requested, into L2 (T2): measured 20 GB/s on two
+    /// cores against 18 with T0, whose requests hold L1's few fill buffers.
+    const PREFETCH: usize = 4096;
+
+    /// # Safety
+    /// The CPU must have AVX-512F; sizes as checked by `super::dot_rows`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn dot_rows<const M: usize>(x: &[f32], scales: &[f32], qs: &[i8], k: usize, out: &mut [f32]) {
+        let per_row = k / BLOCK;
+        let rows = scales.len() / per_row;
+        let (x, s, q, o) = (x.as_ptr(), scales.as_ptr(), qs.as_ptr(), out.as_mut_ptr());
+        // SAFETY: every offset stays inside the slices the caller checked.
+        unsafe {
+            let full = rows / GROUP * GROUP;
+            for g in (0..full).step_by(GROUP) {
+                group::<M, GROUP>(x, s.add(g * per_row), q.add(g * k), k, o.add(g * M));
+            }
+            let (s, q, o) = (s.add(full * per_row), q.add(full * k), o.add(full * M));
+            match rows - full {
+                0 => {}
+                1 => group::<M, 1>(x, s, q, k, o),
+                2 => group::<M, 2>(x, s, q, k, o),
+                _ => group::<M, 3>(x, s, q, k, o),
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn group<const M: usize, const R: usize>(x: *const f32, s: *const f32, q: *const i8, k: usize, out: *mut f32) {
+        let per_row = k / BLOCK;
+        // SAFETY: R rows of blocks (group layout) at s/q, M rows of k at x, R·M at out.
+        unsafe {
+            let mut acc = [[_mm512_setzero_ps(); M]; R];
+            for b in 0..per_row {
+                let ahead = q.wrapping_add(b * R * BLOCK + PREFETCH);
+                for line in (0..R * BLOCK).step_by(64) {
+                    _mm_prefetch::<_MM_HINT_T2>(ahead.wrapping_add(line));
+                }
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let blk = b * R + r;
+                    let d = _mm512_set1_ps(*s.add(blk));
+                    let qb = q.add(blk * BLOCK);
+                    let w0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(qb as *const __m128i)));
+                    let w1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(qb.add(16) as *const __m128i)));
+                    for (i, a) in acc.iter_mut().enumerate() {
+                        let xb = x.add(i * k + b * BLOCK);
+                        let t = _mm512_mul_ps(w0, _mm512_loadu_ps(xb));
+                        let t = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xb.add(16)), t);
+                        *a = _mm512_fmadd_ps(t, d, *a);
+                    }
+                }
+            }
+            for (r, acc) in acc.iter().enumerate() {
+                for (i, a) in acc.iter().enumerate() {
+                    *out.add(r * M + i) = _mm512_reduce_add_ps(*a);
                 }
             }
         }
