@@ -2,9 +2,9 @@
 //! what each layer became.
 //!
 //! On the CPU a decoder step's products (a row or two of activations against each matrix) go
-//! through our bandwidth-bound kernels (`kernels`): f32 matrices as loaded, q8_0 matrices in our
-//! own block layout. q4k, other devices and many-row products (prompt prefill) use candle's
-//! products.
+//! through our bandwidth-bound kernels (`kernels`): f32 matrices as loaded, q8_0 and q4k
+//! matrices in our own layouts. Other devices and many-row products (prompt prefill) use
+//! candle's products.
 //!
 //! Quantization happens while loading: each f32 matrix is read from the weight files (their
 //! mapped pages are released as the f32 path does), quantized, and dropped, so at most one f32
@@ -22,7 +22,7 @@ use candle_core::quantized::{GgmlDType, QStorage, QTensor};
 use candle_core::{CpuStorage, DType, Device, Module, Result, Storage, Tensor};
 use candle_nn::{linear_no_bias, Linear, VarBuilder};
 
-use super::kernels::{self, Q8Matrix};
+use super::kernels::{self, Q4KMatrix, Q8Matrix};
 use super::quant::Quant;
 
 /// A linear layer `y = x·Wᵀ` (no bias), `W` `(out, in)`.
@@ -37,7 +37,9 @@ enum Weight {
     F32(Linear),
     /// q8_0 on the CPU, in our kernels' layout (no copy kept by candle).
     Q8(Arc<Q8Matrix>),
-    /// q4k anywhere, q8_0 off the CPU: candle's quantized product.
+    /// q4k on the CPU, likewise.
+    Q4K(Arc<Q4KMatrix>),
+    /// Off the CPU: candle's quantized product.
     Quantized(Arc<QTensor>),
 }
 
@@ -50,14 +52,14 @@ impl QLinear {
     /// `forward` for a layer used once per generation (the cross-attention keys and values of
     /// the text): a quantized weight is expanded to a temporary f32 copy for this call.
     ///
-    /// Why: on x86 with AVX2/AVX-512, candle's first quantized matmul with a weight builds a
-    /// repacked copy of it that lives as long as the weight (as large again as the q8_0
-    /// blocks). For the 2 × layers cross-attention K/V projections that copy would be kept for
-    /// a product computed once per generation; expanding costs about a millisecond each.
+    /// Why: the product has one row per text token, a GEMM's case rather than our kernels'; and
+    /// with candle's quantized product (off the CPU) it would leave candle's repacked copy of
+    /// the weight behind for a product computed once. Expanding costs about a millisecond.
     pub fn forward_once(&self, x: &Tensor) -> Result<Tensor> {
         match &self.weight {
             Weight::F32(l) => l.forward(x),
-            Weight::Q8(q) => Linear::new(q8_tensor(q, x.device())?, None).forward(x),
+            Weight::Q8(q) => Linear::new(expanded(q.dequantize(), q.dims(), x.device())?, None).forward(x),
+            Weight::Q4K(q) => Linear::new(expanded(q.dequantize(), q.dims(), x.device())?, None).forward(x),
             Weight::Quantized(q) => Linear::new(q.dequantize(x.device())?, None).forward(x),
         }
     }
@@ -78,7 +80,11 @@ impl Module for QLinear {
                 Some(rows) => finish(x, q.matmul_t(&rows.data, rows.m), q.dims().0),
                 // A prefill: one temporary f32 copy of the matrix and candle's GEMM, instead of
                 // re-reading the blocks per group of rows.
-                None => Linear::new(q8_tensor(q, x.device())?, None).forward(x),
+                None => Linear::new(expanded(q.dequantize(), q.dims(), x.device())?, None).forward(x),
+            },
+            Weight::Q4K(q) => match few_rows(x)? {
+                Some(rows) => finish(x, q.matmul_t(&rows.data, rows.m), q.dims().0),
+                None => Linear::new(expanded(q.dequantize(), q.dims(), x.device())?, None).forward(x),
             },
             // candle's quantized matmul wants a contiguous input; it quantizes the activations
             // (to q8_0 or q8k blocks) once per call and multiplies block by block.
@@ -120,8 +126,9 @@ fn finish(x: &Tensor, y: Vec<f32>, n: usize) -> Result<Tensor> {
     Tensor::from_vec(y, dims, x.device())
 }
 
-fn q8_tensor(q: &Q8Matrix, device: &Device) -> Result<Tensor> {
-    Tensor::from_vec(q.dequantize(), q.dims(), device)
+/// A quantized matrix's f32 values as a tensor (a transient copy for a one-off product).
+fn expanded(values: Vec<f32>, dims: (usize, usize), device: &Device) -> Result<Tensor> {
+    Tensor::from_vec(values, dims, device)
 }
 
 /// A linear layer that fell back to another format than the one asked for.
@@ -280,6 +287,10 @@ impl Quantizer {
             let q8 = Q8Matrix::from_qtensor(&q)?;
             self.report.weight_bytes += q8.size_in_bytes();
             Weight::Q8(Arc::new(q8))
+        } else if format == Quant::Q4K && vb.device().is_cpu() {
+            let q4 = Q4KMatrix::from_qtensor(&q)?;
+            self.report.weight_bytes += q4.size_in_bytes();
+            Weight::Q4K(Arc::new(q4))
         } else {
             self.report.weight_bytes += q.storage_size_in_bytes();
             Weight::Quantized(Arc::new(q))
@@ -368,6 +379,8 @@ mod tests {
         for rows in [1, 2, 4, 7] {
             let err = max_error_rows(Quant::Q8_0, k, n, rows);
             assert!(err < bound(k, 2.0 / 254.0), "q8_0 rows={rows}: {err}");
+            let err = max_error_rows(Quant::Q4K, k, n, rows);
+            assert!(err < bound(k, 2.0 / 15.0 * (1.0 + 1.0 / 63.0)), "q4k rows={rows}: {err}");
             let err = max_error_rows(Quant::F32, k, n, rows);
             assert!(err < 1e-4, "f32 rows={rows}: {err}");
         }

@@ -20,8 +20,10 @@
 //! (`threads.rs`).
 
 mod f32_rows;
+mod q4k;
 mod q8_0;
 
+pub use q4k::Q4KMatrix;
 pub use q8_0::Q8Matrix;
 
 use parking_lot::Mutex;
@@ -29,6 +31,19 @@ use parking_lot::Mutex;
 /// Largest number of activation rows the kernels take. More rows than this are a prefill, where
 /// re-reading `W` per group of rows would cost more than a GEMM's packing.
 pub const MAX_ROWS: usize = 4;
+
+/// Weight rows stored together by the quantized layouts: inside a group, unit `u` (a block) of
+/// each of its rows, then unit `u + 1` of each, and so on. The product walks one group at a time,
+/// so its reads are one sequential stream with the group's row sums in flight together.
+pub(crate) const GROUP: usize = 4;
+
+/// Index of unit `u` of row `j` in the group layout of `n` rows of `units` units (the last group
+/// may have fewer than [`GROUP`] rows).
+pub(crate) fn group_index(n: usize, units: usize, j: usize, u: usize) -> usize {
+    let g = j / GROUP * GROUP;
+    let size = GROUP.min(n - g);
+    g * units + u * size + (j - g)
+}
 
 /// Weight rows given to one task at least: below this a thread costs more to wake than it saves.
 const MIN_ROWS_PER_TASK: usize = 64;
@@ -50,8 +65,8 @@ pub fn matmul_t_f32(x: &[f32], m: usize, w: &[f32], n: usize, k: usize) -> Vec<f
 fn split_rows(m: usize, n: usize, kernel: impl Fn(std::ops::Range<usize>, &mut [f32]) + Sync) -> Vec<f32> {
     let pool = candle_core::utils::barrier_pool();
     let threads = pool.n_workers() + 1;
-    // Whole groups of q8_0 rows per task (harmless for f32).
-    let per_task = n.div_ceil(threads).max(MIN_ROWS_PER_TASK).next_multiple_of(q8_0::GROUP);
+    // Whole groups of rows per task (harmless for f32).
+    let per_task = n.div_ceil(threads).max(MIN_ROWS_PER_TASK).next_multiple_of(GROUP);
     let mut by_row = vec![0f32; n * m];
     if per_task >= n {
         kernel(0..n, &mut by_row);

@@ -1,10 +1,9 @@
 //! A q8_0 weight matrix kept in our own layout, and its product with a few f32 rows.
 //!
 //! q8_0 is ggml's format: blocks of 32 weights along a row, each stored as 32 signed bytes and
-//! one f16 scale (`w ≈ d·q`), 34 bytes for 32 weights. The blocks come from candle's quantizer,
-//! so the weights are exactly those of candle's q8_0; we split them into a scale array and a
-//! byte array so each block's bytes are one aligned 32-byte load, and we hold nothing else: the
-//! matrix costs its 34/32 bytes per weight and no repacked copy.
+//! one f16 scale (`w ≈ d·q`). The blocks come from candle's quantizer, so the weights are exactly
+//! those of candle's q8_0; we hold them in the group layout (`super::group_index`) with each
+//! scale widened to f32, 36 bytes per 32 weights and no repacked copy beside them.
 //!
 //! The product dequantizes each block in registers and multiplies it with the activations in
 //! f32 (candle instead rounds the activations to 8 bits too): a little more arithmetic per
@@ -15,19 +14,14 @@ use std::borrow::Cow;
 use candle_core::quantized::{GgmlDType, QStorage, QTensor};
 use candle_core::{Device, Result};
 
+use super::{group_index, GROUP};
+
 /// Weights per block.
 pub const BLOCK: usize = 32;
 const BLOCK_BYTES: usize = 2 + BLOCK;
 
-/// Weight rows stored together (see [`Q8Matrix`]).
-pub(super) const GROUP: usize = 4;
-
-/// A q8_0 matrix `(n, k)`, `k` a multiple of [`BLOCK`].
-///
-/// Layout: rows in groups of [`GROUP`] (the last group may be smaller); inside a group, block
-/// `b` of each of its rows, then block `b + 1` of each, and so on. The product walks one group at
-/// a time, so its reads are a single sequential stream (two: bytes and scales) that the
-/// hardware prefetcher follows, with the group's rows' sums in flight together.
+/// A q8_0 matrix `(n, k)`, `k` a multiple of [`BLOCK`], in the group layout: the product
+/// reads one sequential stream of bytes and one of scales, and asks for the bytes ahead of use.
 #[derive(Debug, Clone)]
 pub struct Q8Matrix {
     n: usize,
@@ -38,13 +32,6 @@ pub struct Q8Matrix {
     scales: Vec<f32>,
     /// 32 bytes per block, in the group layout.
     qs: Vec<i8>,
-}
-
-/// Index of block `b` of row `j` in the group layout.
-fn block_index(n: usize, per_row: usize, j: usize, b: usize) -> usize {
-    let g = j / GROUP * GROUP;
-    let size = GROUP.min(n - g);
-    g * per_row + b * size + (j - g)
 }
 
 impl Q8Matrix {
@@ -63,7 +50,7 @@ impl Q8Matrix {
         let mut scales = vec![0f32; blocks];
         let mut qs = vec![0i8; blocks * BLOCK];
         for (src, bytes) in data.chunks_exact(BLOCK_BYTES).enumerate() {
-            let dst = block_index(n, per_row, src / per_row, src % per_row);
+            let dst = group_index(n, per_row, src / per_row, src % per_row);
             scales[dst] = half::f16::from_le_bytes([bytes[0], bytes[1]]).to_f32();
             for (d, &v) in qs[dst * BLOCK..][..BLOCK].iter_mut().zip(&bytes[2..]) {
                 *d = v as i8;
@@ -86,7 +73,7 @@ impl Q8Matrix {
     /// Where the `src`-th block in row-major order is stored.
     fn row_major(&self, src: usize) -> usize {
         let per_row = self.k / BLOCK;
-        block_index(self.n, per_row, src / per_row, src % per_row)
+        group_index(self.n, per_row, src / per_row, src % per_row)
     }
 
     pub fn dims(&self) -> (usize, usize) {
@@ -177,7 +164,7 @@ fn portable(x: &[f32], m: usize, scales: &[f32], qs: &[i8], k: usize, out: &mut 
             let xi = &x[i * k..(i + 1) * k];
             let mut s = 0f32;
             for b in 0..per_row {
-                let blk = block_index(rows, per_row, j, b);
+                let blk = group_index(rows, per_row, j, b);
                 let d = scales[blk];
                 let mut lanes = [0f32; 8];
                 for (qc, xc) in qs[blk * BLOCK..][..BLOCK].chunks_exact(8).zip(xi[b * BLOCK..][..BLOCK].chunks_exact(8)) {
@@ -386,6 +373,29 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// The run-time dispatch picks one instruction set; each one this CPU has is checked here
+    /// against the portable loop (AVX2 would otherwise go untested on an AVX-512 machine).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn every_instruction_set_agrees() {
+        let (n, k, m) = (9, 128, 2);
+        let (_, w) = matrix(n, k, 17);
+        let x = uniform(m * k, 19);
+        let mut want = vec![0f32; n * m];
+        portable(&x, m, &w.scales, &w.qs, k, &mut want);
+        let mut got = vec![0f32; n * m];
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: features checked; sizes as dot_rows checks them.
+            unsafe { avx2::dot_rows::<2>(&x, &w.scales, &w.qs, k, &mut got) };
+            assert!(got.iter().zip(&want).all(|(g, r)| (g - r).abs() < 1e-4), "avx2 {got:?} vs {want:?}");
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: as above.
+            unsafe { avx512::dot_rows::<2>(&x, &w.scales, &w.qs, k, &mut got) };
+            assert!(got.iter().zip(&want).all(|(g, r)| (g - r).abs() < 1e-4), "avx512 {got:?} vs {want:?}");
         }
     }
 
