@@ -9,6 +9,7 @@
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
+use super::kernels;
 use super::qlinear::{QLinear, Quantizer};
 use super::quant::Quant;
 
@@ -91,13 +92,19 @@ impl Attention {
 
     fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
         let (b, _, t, _) = q.dims4()?;
-        let scores = q.matmul(&k.t()?)?;
-        let scores = match mask {
-            Some(m) => scores.broadcast_add(m)?,
-            None => scores,
+        // A decoder step (one query per row) on the CPU reads the cache directly.
+        let out = match kernels::attend_one(q, k, v, mask)? {
+            Some(out) => out,
+            None => {
+                let scores = q.matmul(&k.t()?)?;
+                let scores = match mask {
+                    Some(m) => scores.broadcast_add(m)?,
+                    None => scores,
+                };
+                let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+                probs.matmul(v)?
+            }
         };
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let out = probs.matmul(v)?;
         let out = out.transpose(1, 2)?.reshape((b, t, self.num_heads * self.head_dim))?;
         self.out_proj.forward(&out)
     }

@@ -19,10 +19,12 @@
 //! tens of microseconds each on the VM). The plugin sizes that pool to leave cores to the host
 //! (`threads.rs`).
 
+mod attention;
 mod f32_rows;
 mod q4k;
 mod q8_0;
 
+pub use attention::attend_one;
 pub use q4k::Q4KMatrix;
 pub use q8_0::Q8Matrix;
 
@@ -63,24 +65,8 @@ pub fn matmul_t_f32(x: &[f32], m: usize, w: &[f32], n: usize, k: usize) -> Vec<f
 /// (the calling thread is one of them), where `out` is `(rows.len(), m)` (one weight row's `m`
 /// results together), then lays the results out as `(m, n)`.
 fn split_rows(m: usize, n: usize, kernel: impl Fn(std::ops::Range<usize>, &mut [f32]) + Sync) -> Vec<f32> {
-    let pool = candle_core::utils::barrier_pool();
-    let threads = pool.n_workers() + 1;
     // Whole groups of rows per task (harmless for f32).
-    let per_task = n.div_ceil(threads).max(MIN_ROWS_PER_TASK).next_multiple_of(GROUP);
-    let mut by_row = vec![0f32; n * m];
-    if per_task >= n {
-        kernel(0..n, &mut by_row);
-    } else {
-        // One uncontended lock per task hands each thread its own part of the output.
-        let parts: Vec<Mutex<&mut [f32]>> = by_row.chunks_mut(per_task * m).map(Mutex::new).collect();
-        pool.execute(|t| {
-            if let Some(part) = parts.get(t) {
-                let mut out = part.lock();
-                let start = t * per_task;
-                kernel(start..start + out.len() / m, &mut out)
-            }
-        });
-    }
+    let by_row = for_ranges(n, m, MIN_ROWS_PER_TASK, GROUP, kernel);
     if m == 1 {
         return by_row;
     }
@@ -91,6 +77,36 @@ fn split_rows(m: usize, n: usize, kernel: impl Fn(std::ops::Range<usize>, &mut [
         }
     }
     y
+}
+
+/// Splits `0..n` into one range per thread of candle's CPU pool (at least `min_per_task` items
+/// each, starting on multiples of `align`) and runs `kernel(range, out)` on each, `out` being that
+/// range's part of the `(n, width)` result.
+fn for_ranges(
+    n: usize,
+    width: usize,
+    min_per_task: usize,
+    align: usize,
+    kernel: impl Fn(std::ops::Range<usize>, &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let pool = candle_core::utils::barrier_pool();
+    let threads = pool.n_workers() + 1;
+    let per_task = n.div_ceil(threads).max(min_per_task).next_multiple_of(align);
+    let mut out = vec![0f32; n * width];
+    if per_task >= n {
+        kernel(0..n, &mut out);
+    } else {
+        // One uncontended lock per task hands each thread its own part of the output.
+        let parts: Vec<Mutex<&mut [f32]>> = out.chunks_mut(per_task * width).map(Mutex::new).collect();
+        pool.execute(|t| {
+            if let Some(part) = parts.get(t) {
+                let mut part = part.lock();
+                let start = t * per_task;
+                kernel(start..start + part.len() / width, &mut part)
+            }
+        });
+    }
+    out
 }
 
 #[cfg(test)]
