@@ -116,6 +116,41 @@ impl<'m> GenerationState<'m> {
     /// Runs one decoder step and fills the next column. Calling it after the last step is an
     /// error.
     pub fn step(&mut self) -> Result<Progress, EngineError> {
+        let t = self.step;
+        let logits: Vec<Vec<Vec<f32>>> = self.next_logits()?.to_vec3()?;
+        for (b, per_book) in logits.iter().enumerate() {
+            for (kk, row) in per_book.iter().enumerate() {
+                let j = t + 1;
+                // Cells outside the pattern are forced to the pad token: no draw is spent on them.
+                self.grid[b][kk][j] = if self.pattern.is_valid(kk, j) { self.sampler.sample(row) } else { PAD_TOKEN };
+            }
+        }
+        self.step += 1;
+        Ok(Progress { step: self.step, total: self.total_steps() })
+    }
+
+    /// Teacher forcing: one step like [`Self::step`], except that the next column gets
+    /// `forced[b][k]` instead of a sampled token. Returns the logits the step saw, `(B, K, V)`
+    /// f32 after guidance, so two models fed the same codes can be compared step by step.
+    pub fn step_forced(&mut self, forced: &[Vec<u32>]) -> Result<Tensor, EngineError> {
+        let k = self.pattern.num_codebooks();
+        if forced.len() != self.grid.len() || forced.iter().any(|col| col.len() != k) {
+            return Err(EngineError::InvalidCodes(format!("a forced column is {} rows of {k} codes", self.grid.len())));
+        }
+        let logits = self.next_logits()?;
+        let j = self.step + 1;
+        for (rows, col) in self.grid.iter_mut().zip(forced) {
+            for (row, &tok) in rows.iter_mut().zip(col) {
+                row[j] = tok;
+            }
+        }
+        self.step += 1;
+        Ok(logits)
+    }
+
+    /// Feeds column `t` (and, on the first step, the melody prefix) through the decoder and
+    /// returns the last position's logits `(B, K, V)` f32, after classifier-free guidance.
+    fn next_logits(&mut self) -> Result<Tensor, EngineError> {
         if self.is_done() {
             return Err(EngineError::InvalidRequest("generation already finished".into()));
         }
@@ -135,22 +170,13 @@ impl<'m> GenerationState<'m> {
             x = Tensor::cat(&[&prefix.to_dtype(x.dtype())?, &x], 1)?;
         }
         let hidden = self.decoder.forward_embeds(&x, &mut self.cache)?;
-        let mut logits = self.decoder.last_logits(&hidden)?; // (rows, K, V) f32
+        let mut logits = self.decoder.last_logits(&hidden)?; // (rows, K, V)
         if let Some(scale) = self.guidance {
             let cond = logits.narrow(0, 0, batch)?;
             let uncond = logits.narrow(0, batch, batch)?;
             logits = (&uncond + ((&cond - &uncond)? * scale as f64)?)?;
         }
-        let logits: Vec<Vec<Vec<f32>>> = logits.to_dtype(DType::F32)?.to_vec3()?;
-        for (b, per_book) in logits.iter().enumerate() {
-            for (kk, row) in per_book.iter().enumerate() {
-                let j = t + 1;
-                // Cells outside the pattern are forced to the pad token: no draw is spent on them.
-                self.grid[b][kk][j] = if self.pattern.is_valid(kk, j) { self.sampler.sample(row) } else { PAD_TOKEN };
-            }
-        }
-        self.step += 1;
-        Ok(Progress { step: self.step, total: self.total_steps() })
+        Ok(logits.to_dtype(DType::F32)?)
     }
 
     /// Steps to the end, reporting progress after every step and checking `cancel` before every

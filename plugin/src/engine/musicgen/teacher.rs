@@ -3,16 +3,18 @@
 //!
 //! Comparing free-running generations says little once they diverge (one different token
 //! changes everything after it); feeding both models the same codes and comparing their
-//! logits step by step measures the arithmetic error alone. The steps run exactly as in
-//! [`super::GenerationState::step`] (one position at a time through the KV cache, the melody
-//! prefix with the first step, classifier-free guidance on the raw logits), so the matmul
-//! shapes are those of a real generation.
+//! logits step by step measures the arithmetic error alone. The steps are
+//! [`GenerationState::step_forced`]: a real generation's steps (one position at a time through
+//! the KV cache, the melody prefix with the first step, guidance on the raw logits, the same
+//! length checks) with the given codes in place of sampled ones.
 
 use candle_core::Tensor;
 
-use super::conditioning::{ChromaFrame, Conditioning};
+use super::conditioning::ChromaFrame;
 use super::delay::DelayPattern;
+use super::generate::GenerationState;
 use super::model::MusicGen;
+use super::sampling::SamplingConfig;
 use crate::engine::error::EngineError;
 
 /// Logits `(N, K, vocab)` f32 of the `N = max_new_tokens` steps of a generation of `codes`
@@ -44,36 +46,17 @@ pub fn teacher_forced_logits(
         return Err(EngineError::InvalidCodes(format!("code {bad} is outside the codebook (0..{})", cfg.vocab_size)));
     }
     let grid = pattern.delay_frames(codes);
-    let cfg_on = guidance > 1.0;
-    let rows = if cfg_on { 2 } else { 1 };
 
     let hidden = model.text_encoder().encode(ids)?;
     let melodies = if model.is_melody() { vec![melody] } else { vec![] };
-    let conditioning = model.projections().condition(&[hidden], &melodies, cfg_on)?;
-    let needed = conditioning.prefix_len() + pattern.len() - 1;
-    let (mut cache, mut prefix) = match conditioning {
-        Conditioning::CrossAttention { states, valid } => (decoder.new_cache(Some((&states, &valid)), needed)?, None),
-        Conditioning::Prefix { prefix, .. } => (decoder.new_cache(None, needed)?, Some(prefix)),
-    };
-    let device = decoder.device();
+    let conditioning = model.projections().condition(&[hidden], &melodies, guidance > 1.0)?;
+    // The sampler is never drawn from: every column is forced.
+    let greedy = SamplingConfig { top_k: 0, top_p: 1.0, temperature: 1.0, greedy: true };
+    let mut state = GenerationState::new(decoder, conditioning, 1, max_new_tokens, greedy, 0, guidance)?;
     let mut steps = Vec::with_capacity(max_new_tokens);
     for t in 0..max_new_tokens {
-        let column: Vec<u32> = (0..rows).flat_map(|_| grid.iter().map(move |row| row[t])).collect();
-        let ids = Tensor::from_vec(column, (rows, cfg.num_codebooks, 1), device)?;
-        let mut x = decoder.embed_codes(&ids)?;
-        if let Some(p) = prefix.take() {
-            x = Tensor::cat(&[&p.to_dtype(x.dtype())?, &x], 1)?;
-        }
-        let hidden = decoder.forward_embeds(&x, &mut cache)?;
-        let logits = decoder.last_logits(&hidden)?; // (rows, K, V)
-        let logits = if cfg_on {
-            let cond = logits.narrow(0, 0, 1)?;
-            let uncond = logits.narrow(0, 1, 1)?;
-            (&uncond + ((&cond - &uncond)? * guidance as f64)?)?
-        } else {
-            logits
-        };
-        steps.push(logits.squeeze(0)?);
+        let column: Vec<u32> = grid.iter().map(|row| row[t + 1]).collect();
+        steps.push(state.step_forced(&[column])?.squeeze(0)?);
     }
     Ok(Tensor::stack(&steps, 0)?)
 }
