@@ -485,6 +485,8 @@ def main() -> None:
             print(f"{what} / checkpoint f32 bytes ({gb:.2f} GB): "
                   + ", ".join(f"{n} {r[key] / gb:.2f}x" for n, r in rows.items()))
         f32_linear = rows["ours"].get("linear_bytes")
+        cross_kv = sum(numel(sh) for k, (_, sh) in tensor_shapes(d).items()
+                       if k.startswith("decoder.") and ("encoder_attn.k_proj" in k or "encoder_attn.v_proj" in k))
         # We never load EnCodec's encoder (only its quantizer and decoder are needed).
         unused = sum(numel(sh) * 4 for k, (_, sh) in tensor_shapes(d).items() if k.startswith("audio_encoder.encoder."))
         loaded = total * 4 - unused
@@ -499,6 +501,14 @@ def main() -> None:
             print(f"{sys_name}: decoder matrices {r['linear_bytes'] / 1e6:.0f} MB quantized ({r['fallbacks']} "
                   f"fallbacks), weights in use {in_use:.2f} GB; peak RSS {r['rss_gb']:.2f} GB = {r['rss_gb'] / in_use:.2f}x, "
                   f"peak private RSS {r['anon_gb'] / in_use:.2f}x of them; steps/s {r['steps_per_s'] / rows['ours']['steps_per_s']:.2f}x f32")
+            # Its own roofline: the quantized matrices a step reads (all but the cross-attention
+            # K/V projections, in the same share as in f32) plus the f32 rest of a step's reads.
+            linear_params = f32_linear / 4
+            step_linear = linear_params - cross_kv
+            q_step = r["linear_bytes"] * step_linear / linear_params + (per_step - step_linear) * 4
+            q_roof = bw["read_gb_s"] * 1e9 / q_step
+            print(f"{sys_name}: roofline {q_step / 1e9:.2f} GB read per step / {bw['read_gb_s']:.2f} GB/s = {q_roof:.2f} "
+                  f"steps/s max; ours {r['steps_per_s']:.2f} = {100 * r['steps_per_s'] / q_roof:.0f}% of it")
     load_after = os.getloadavg()
     print(f"\nload average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f} "
           f"(other work on this machine makes every figure noisier)")

@@ -90,6 +90,37 @@ struct Inner {
     out_buf: Vec<Vec<f32>>,
 }
 
+impl Inner {
+    /// Resamples the block in `in_buf`, drops the first `*to_skip` outputs (counting them down)
+    /// and appends at most `room` of the rest to `out`; returns how many it appended. The one
+    /// block step of both the whole-clip and the streaming resampler, so they cannot drift apart.
+    fn run_block(&mut self, (from, to): (u32, u32), to_skip: &mut usize, room: usize, out: &mut [Vec<f32>]) -> Result<usize, ResampleError> {
+        let (_, produced) = self
+            .sinc
+            .process_into_buffer(&self.in_buf, &mut self.out_buf, None)
+            .map_err(|source| ResampleError::Process { from, to, source })?;
+        let dropped = (*to_skip).min(produced);
+        *to_skip -= dropped;
+        let take = (produced - dropped).min(room);
+        for (o, buf) in out.iter_mut().zip(&self.out_buf) {
+            o.extend_from_slice(&buf[dropped..dropped + take]);
+        }
+        Ok(take)
+    }
+}
+
+/// Checks `input[channel][frame]` against the channel count; returns its frames per channel.
+fn input_frames<S: AsRef<[f32]>>(input: &[S], channels: usize) -> Result<usize, ResampleError> {
+    if input.len() != channels {
+        return Err(ResampleError::ChannelCount { expected: channels, got: input.len() });
+    }
+    let len = input.first().map_or(0, |c| c.as_ref().len());
+    if let Some(other) = input.iter().map(|c| c.as_ref().len()).find(|&l| l != len) {
+        return Err(ResampleError::UnequalChannels { first: len, other });
+    }
+    Ok(len)
+}
+
 impl Resampler {
     /// Makes a resampler from `from` Hz to `to` Hz for `channels` channels.
     pub fn new(from: u32, to: u32, channels: usize) -> Result<Self, ResampleError> {
@@ -169,21 +200,12 @@ impl Resampler {
         input: &[S],
         output: &mut [Vec<f32>],
     ) -> Result<(), ResampleError> {
-        if input.len() != self.channels {
-            return Err(ResampleError::ChannelCount {
-                expected: self.channels,
-                got: input.len(),
-            });
-        }
+        let len = input_frames(input, self.channels)?;
         if output.len() != self.channels {
             return Err(ResampleError::ChannelCount {
                 expected: self.channels,
                 got: output.len(),
             });
-        }
-        let len = input[0].as_ref().len();
-        if let Some(other) = input.iter().map(|c| c.as_ref().len()).find(|&l| l != len) {
-            return Err(ResampleError::UnequalChannels { first: len, other });
         }
         let out_len = self.output_len(len);
         for ch in output.iter_mut() {
@@ -213,16 +235,8 @@ impl Resampler {
                 }
             }
             pos += CHUNK;
-            let (_, produced) = inner
-                .sinc
-                .process_into_buffer(&inner.in_buf, &mut inner.out_buf, None)
-                .map_err(|source| ResampleError::Process { from, to, source })?;
-            let dropped = to_skip.min(produced);
-            to_skip -= dropped;
-            let take = (produced - dropped).min(out_len - output[0].len());
-            for (o, buf) in output.iter_mut().zip(&inner.out_buf) {
-                o.extend_from_slice(&buf[dropped..dropped + take]);
-            }
+            let room = out_len - output[0].len();
+            inner.run_block((from, to), &mut to_skip, room, output)?;
         }
         Ok(())
     }
@@ -292,16 +306,7 @@ impl StreamResampler {
     /// Pushing after [`Self::finish`] is an error.
     pub fn push<S: AsRef<[f32]>>(&mut self, input: &[S]) -> Result<Vec<Vec<f32>>, ResampleError> {
         let channels = self.resampler.channels;
-        if input.len() != channels {
-            return Err(ResampleError::ChannelCount {
-                expected: channels,
-                got: input.len(),
-            });
-        }
-        let len = input[0].as_ref().len();
-        if let Some(other) = input.iter().map(|c| c.as_ref().len()).find(|&l| l != len) {
-            return Err(ResampleError::UnequalChannels { first: len, other });
-        }
+        let len = input_frames(input, channels)?;
         if self.finished {
             return Err(ResampleError::Finished);
         }
@@ -350,17 +355,7 @@ impl StreamResampler {
             buf[n..].fill(0.0);
             p.drain(..n);
         }
-        let (_, produced) = inner
-            .sinc
-            .process_into_buffer(&inner.in_buf, &mut inner.out_buf, None)
-            .map_err(|source| ResampleError::Process { from, to, source })?;
-        let dropped = self.to_skip.min(produced);
-        self.to_skip -= dropped;
-        let take = (produced - dropped).min(limit - self.output_frames);
-        for (o, buf) in out.iter_mut().zip(&inner.out_buf) {
-            o.extend_from_slice(&buf[dropped..dropped + take]);
-        }
-        self.output_frames += take;
+        self.output_frames += inner.run_block((from, to), &mut self.to_skip, limit - self.output_frames, out)?;
         Ok(())
     }
 }

@@ -286,7 +286,7 @@ fn run_job(cache: &mut ModelCache, job: &Job) -> Result<Clip, JobError> {
     // Pieces of the clip go to the instance at the host rate while it is generated.
     let mut partial = partial::PartialSender::new(job);
     let generated = catch(|| {
-        model.generate_streaming(&req, &mut on_step, &mut |a| partial.push(a), &job.cancel)
+        model.generate(&req, &mut on_step, &mut |a| partial.push(a), &job.cancel)
     })
     .map_err(JobError::Panic)?
     .map_err(|e| match e {

@@ -41,30 +41,17 @@ pub trait Model: Send + Sync {
     fn takes_melody(&self) -> bool {
         false
     }
-    /// Generates a clip at [`Model::sample_rate`], mono or stereo. Must check `cancel` between
-    /// steps and return [`ModelError::Cancelled`] once it is set.
+    /// Generates a clip at [`Model::sample_rate`], mono or stereo, handing consecutive pieces
+    /// of it to `on_audio` (model rate, one channel per model channel) as soon as they exist, so
+    /// the instance can preview them; the returned clip is those pieces concatenated. Must check
+    /// `cancel` between steps and return [`ModelError::Cancelled`] once it is set.
     fn generate(
-        &self,
-        req: &ModelRequest<'_>,
-        progress: &mut dyn FnMut(EngineStep),
-        cancel: &AtomicBool,
-    ) -> Result<Audio, ModelError>;
-
-    /// As [`Model::generate`], handing consecutive pieces of the clip to `on_audio` (model
-    /// rate, one channel per model channel) as soon as they exist, so the instance can preview
-    /// them; the returned clip is those pieces concatenated. The default streams nothing until
-    /// the end: the whole clip as one piece.
-    fn generate_streaming(
         &self,
         req: &ModelRequest<'_>,
         progress: &mut dyn FnMut(EngineStep),
         on_audio: &mut dyn FnMut(&Audio),
         cancel: &AtomicBool,
-    ) -> Result<Audio, ModelError> {
-        let audio = self.generate(req, progress, cancel)?;
-        on_audio(&audio);
-        Ok(audio)
-    }
+    ) -> Result<Audio, ModelError>;
 }
 
 /// Turns a model choice into a loaded model.
@@ -160,31 +147,9 @@ pub mod fake {
             self.rate
         }
 
-        fn generate(
-            &self,
-            req: &ModelRequest<'_>,
-            progress: &mut dyn FnMut(EngineStep),
-            cancel: &AtomicBool,
-        ) -> Result<Audio, ModelError> {
-            if req.settings.prompt.contains("panic") {
-                panic!("planted engine panic");
-            }
-            let frames = (req.seconds * self.rate as f32) as usize;
-            let total = (frames / (self.rate as usize / 100)).max(1) as u32;
-            for step in 1..=total {
-                if cancel.load(Ordering::Relaxed) {
-                    return Err(ModelError::Cancelled);
-                }
-                std::thread::sleep(self.step_delay);
-                progress(EngineStep::Generating { step, total });
-            }
-            progress(EngineStep::Decoding);
-            Ok(self.tone(0..frames))
-        }
-
         /// One piece of the tone per step (the last one takes the remainder), as soon as
         /// the step is done.
-        fn generate_streaming(
+        fn generate(
             &self,
             req: &ModelRequest<'_>,
             progress: &mut dyn FnMut(EngineStep),

@@ -52,25 +52,16 @@ impl Model for MusicGenModel {
         self.0.is_melody()
     }
 
-    fn generate(
-        &self,
-        req: &ModelRequest<'_>,
-        progress: &mut dyn FnMut(EngineStep),
-        cancel: &AtomicBool,
-    ) -> Result<Audio, ModelError> {
-        self.run(req, progress, None, cancel)
-    }
-
     /// Streams through the engine's streaming decode: the first piece after about 20 decoder
     /// steps, then one every 25 frames (0.5 s of audio).
-    fn generate_streaming(
+    fn generate(
         &self,
         req: &ModelRequest<'_>,
         progress: &mut dyn FnMut(EngineStep),
         on_audio: &mut dyn FnMut(&Audio),
         cancel: &AtomicBool,
     ) -> Result<Audio, ModelError> {
-        self.run(req, progress, Some(on_audio), cancel)
+        self.run(req, progress, on_audio, cancel)
     }
 }
 
@@ -79,7 +70,7 @@ impl MusicGenModel {
         &self,
         req: &ModelRequest<'_>,
         progress: &mut dyn FnMut(EngineStep),
-        on_audio: Option<&mut dyn FnMut(&Audio)>,
+        on_audio: &mut dyn FnMut(&Audio),
         cancel: &AtomicBool,
     ) -> Result<Audio, ModelError> {
         let failed = |e: String| ModelError::Failed(e);
@@ -109,19 +100,14 @@ impl MusicGenModel {
                 progress(EngineStep::Decoding);
             }
         };
-        let result = match on_audio {
-            None => self
-                .0
-                .generate(&request, chroma.as_deref(), &mut on_step, cancel),
-            Some(on_audio) => self.0.generate_streaming(
-                &request,
-                chroma.as_deref(),
-                StreamConfig::default(),
-                &mut on_step,
-                &mut |chunk| on_audio(&chunk.audio),
-                cancel,
-            ),
-        };
+        let result = self.0.generate_streaming(
+            &request,
+            chroma.as_deref(),
+            StreamConfig::default(),
+            &mut on_step,
+            &mut |chunk| on_audio(&chunk.audio),
+            cancel,
+        );
         match result {
             Ok(generated) => Ok(generated.audio),
             Err(EngineError::Cancelled) => Err(ModelError::Cancelled),

@@ -95,7 +95,7 @@ impl Hub {
 
     /// The folder of `repo` in the cache (`models--org--name`).
     pub fn repo_dir(&self, repo: &str) -> PathBuf {
-        self.cache.join(Repo::model(repo.to_string()).folder_name())
+        super::resolve::repo_cache_dir(&self.cache, repo)
     }
 
     /// A folder a producer can fill by hand that [`super::resolve_model`] finds for `repo`.

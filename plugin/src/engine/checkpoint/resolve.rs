@@ -78,6 +78,12 @@ pub fn looks_like_repo_id(spec: &str) -> bool {
     ok(owner) && ok(name)
 }
 
+/// The folder of model `repo` under the cache root `cache` (`models--{owner}--{name}`, hub's own
+/// naming), where resolving looks and downloads write.
+pub fn repo_cache_dir(cache: &Path, repo: &str) -> PathBuf {
+    cache.join(hf_hub::Repo::model(repo.to_string()).folder_name())
+}
+
 /// Finds the snapshot folder of `repo` under the cache root `cache`:
 /// `models--{owner}--{name}/snapshots/<refs/main>`, or the newest snapshot when `refs/main` is
 /// absent or points at a snapshot that is not there (e.g. a partial copy).
@@ -86,7 +92,7 @@ pub fn resolve_in_cache(cache: &Path, repo: &str) -> Result<PathBuf, EngineError
         repo: repo.to_string(),
         looked_in: cache.to_path_buf(),
     };
-    let repo_dir = cache.join(format!("models--{}", repo.replace('/', "--")));
+    let repo_dir = repo_cache_dir(cache, repo);
     let snapshots = repo_dir.join("snapshots");
     if let Ok(rev) = std::fs::read_to_string(repo_dir.join("refs").join("main")) {
         let dir = snapshots.join(rev.trim());

@@ -40,6 +40,11 @@ impl Quantizer {
         })
     }
 
+    /// Codes per codebook; a valid code is below it.
+    pub fn codebook_size(&self) -> usize {
+        self.codebook_size
+    }
+
     pub fn device(&self) -> &candle_core::Device {
         self.table.device()
     }

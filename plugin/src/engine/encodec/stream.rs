@@ -128,8 +128,11 @@ impl<'d> EncodecStream<'d> {
             return Err(EngineError::InvalidCodes(format!("codebook rows of {n} and {} frames pushed", row.len())));
         }
         if n > 0 {
-            let flat: Vec<u32> = codes.iter().flatten().copied().collect();
-            self.dec.quantizer().check_codes(&Tensor::from_vec(flat, (1, n_q, n), self.dec.device())?)?;
+            // Checked here on the host, as `Quantizer::check_codes` checks a whole clip's tensor.
+            let size = self.dec.quantizer().codebook_size();
+            if let Some(bad) = codes.iter().flatten().find(|&&c| c as usize >= size) {
+                return Err(EngineError::InvalidCodes(format!("code {bad} is out of range (codebook size {size})")));
+            }
             for (mine, new) in self.codes.iter_mut().zip(codes) {
                 mine.extend_from_slice(new);
             }
