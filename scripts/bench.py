@@ -34,7 +34,8 @@ What one invocation does:
   4. Prints per system: steady-state decoder steps/s (steps 2..N; step 1 also runs the text
      encoder / prefill), real-time factor (audio seconds / generation wall time, model loading
      excluded), time to first audio, peak RSS, model load time, and ours/transformers ratios;
-     then the bandwidth roofline (decoder weight bytes read per step / bandwidth) and our share.
+     then the bandwidth roofline (decoder weight bytes read per step / bandwidth) and our share,
+     for f32 and for each quantized format (its own bytes per step).
 
 Environment (CPU only is fine):
     python3 -m venv /tmp/refvenv
