@@ -19,10 +19,6 @@ import juce_state
 import ui_rects
 
 
-def _x(*args: str) -> str:
-    return subprocess.run(list(args), capture_output=True, text=True, timeout=20).stdout.strip()
-
-
 def editor_drag(vst3: str, wav: str, drop_at: list[int], screenshot: str, title: str = "MelodyGen") -> dict:
     ui_rects.use_rects_file()
     plugin = load_plugin(vst3)
@@ -52,16 +48,16 @@ def editor_drag(vst3: str, wav: str, drop_at: list[int], screenshot: str, title:
             hx, hy = editor.centre("drag_handle_0", timeout=30)
             found["editor"], found["handle"] = editor.origin, (hx, hy)
             tx, ty = drop_at
-            _x("xdotool", "mousemove", str(hx), str(hy))
+            ui_rects.run_x("xdotool", "mousemove", str(hx), str(hy))
             time.sleep(0.2)
-            _x("xdotool", "mousedown", "1")
+            ui_rects.run_x("xdotool", "mousedown", "1")
             time.sleep(0.2)
             steps = 30
             for i in range(1, steps + 1):
-                _x("xdotool", "mousemove", str(hx + (tx - hx) * i // steps), str(hy + (ty - hy) * i // steps))
+                ui_rects.run_x("xdotool", "mousemove", str(hx + (tx - hx) * i // steps), str(hy + (ty - hy) * i // steps))
                 time.sleep(0.03)
             time.sleep(0.3)
-            _x("xdotool", "mouseup", "1")
+            ui_rects.run_x("xdotool", "mouseup", "1")
             time.sleep(2.0)  # the editor shows the outcome under the clip list
             subprocess.run(["import", "-window", "root", screenshot], check=True, timeout=30)
             found["screenshot"] = screenshot

@@ -28,13 +28,9 @@ RATE = 48000
 CLIP_WAIT_S = 120.0
 
 
-def _x(*args: str) -> str:
-    return subprocess.run(list(args), capture_output=True, text=True, timeout=20).stdout.strip()
-
-
 def _shot(path: str) -> None:
     # The pointer is parked outside the editor first, so no hover highlight differs between shots.
-    _x("xdotool", "mousemove", "1270", "790")
+    ui_rects.run_x("xdotool", "mousemove", "1270", "790")
     time.sleep(0.5)
     subprocess.run(["import", "-window", "root", path], check=True, timeout=30)
 
@@ -138,7 +134,7 @@ def generate_from_editor(
         found_again["rects"] = _rects_now()
         # Ctrl+Enter in the prompt generates again (a second clip).
         editor.focus_and_type("prompt", "")
-        _x("xdotool", "key", "ctrl+Return")
+        ui_rects.run_x("xdotool", "key", "ctrl+Return")
         found_again["second_clip_seconds"] = _wait("a second clip", lambda: len(_sidecars(clip_dir)) == 2, 20)
         # pedalboard reports 120 BPM: the length can be switched to bars (1 s -> 1 bar = 2 s).
         editor.click("length_bars")
@@ -179,7 +175,7 @@ def cancel_from_editor(vst3: str, shots: list[str], done: str, title: str = "Mel
             subprocess.run(["import", "-window", "root", shot], check=True, timeout=30)
             time.sleep(0.1)
         x, y = editor.centre("cancel")
-        _x("xdotool", "mousemove", str(x), str(y), "click", "1")
+        ui_rects.run_x("xdotool", "mousemove", str(x), str(y), "click", "1")
         time.sleep(1.0)
         _shot(done)
         found["clips_on_disk"] = len(_sidecars(clip_dir))

@@ -9,7 +9,6 @@ project is closed and opened again (a new host session).
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from pathlib import Path
 
@@ -22,10 +21,6 @@ import pipeline_steps
 import ui_rects
 
 RATE = 48000
-
-
-def _x(*args: str) -> str:
-    return subprocess.run(list(args), capture_output=True, text=True, timeout=20).stdout.strip()
 
 
 def _row_shown(found: dict, key: str, shot: str, title: str) -> ui_rects.Editor:
@@ -51,11 +46,11 @@ def _type_into(editor: ui_rects.Editor, open_field, focused: str, text: str, don
             editor_steps._wait(f"the {what} field focused", lambda: focused in editor_steps._rects_now(), 3)
         except RuntimeError:
             continue
-        _x("xdotool", "windowfocus", "--sync", editor.window)
+        ui_rects.run_x("xdotool", "windowfocus", "--sync", editor.window)
         time.sleep(0.2)
-        _x("xdotool", "key", "ctrl+a")
-        _x("xdotool", "type", "--delay", "30", text)
-        _x("xdotool", "key", "Return")
+        ui_rects.run_x("xdotool", "key", "ctrl+a")
+        ui_rects.run_x("xdotool", "type", "--delay", "30", text)
+        ui_rects.run_x("xdotool", "key", "Return")
         try:
             editor_steps._wait(what, done, 3)
             return attempt
@@ -103,9 +98,9 @@ def restore_and_rename(vst3: str, saved_state: str, new_name: str, shots: list[s
         x, y = editor.centre("library_name_0")
 
         def double_click() -> None:
-            _x("xdotool", "mousemove", str(x), str(y))
+            ui_rects.run_x("xdotool", "mousemove", str(x), str(y))
             time.sleep(0.2)
-            _x("xdotool", "click", "--repeat", "2", "--delay", "80", "1")
+            ui_rects.run_x("xdotool", "click", "--repeat", "2", "--delay", "80", "1")
 
         renamed = old.with_name(new_name + ".wav")
         started = time.monotonic()

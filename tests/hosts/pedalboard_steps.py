@@ -14,6 +14,7 @@ import numpy as np
 from pedalboard import Pedalboard, load_plugin
 
 import juce_state
+import ui_rects
 
 # pedalboard's Python names of the plugin's parameters (display name, lower-cased, units added).
 DRY = "dry_level_db"
@@ -123,10 +124,6 @@ def four_instances(vst3: str, levels_db: list[float]) -> dict:
     return {"single": single, "chained": chained, "prompts": prompts, "stored_gains": stored}
 
 
-def _x(*args: str) -> str:
-    return subprocess.run(list(args), capture_output=True, text=True, timeout=20).stdout.strip()
-
-
 def editor_screenshot(vst3: str, screenshot: str, title: str = "MelodyGen", settle_seconds: float = 3.0) -> dict:
     """Opens the editor (pedalboard's show_editor blocks this thread), and from a helper thread
     waits for the window, lets egui draw, takes a screenshot of the whole screen and closes the
@@ -139,7 +136,7 @@ def editor_screenshot(vst3: str, screenshot: str, title: str = "MelodyGen", sett
         try:
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and not found.get("windows"):
-                ids = _x("xdotool", "search", "--onlyvisible", "--name", title).split()
+                ids = ui_rects.run_x("xdotool", "search", "--onlyvisible", "--name", title).split()
                 if ids:
                     found["windows"] = ids
                 time.sleep(0.2)
@@ -147,9 +144,9 @@ def editor_screenshot(vst3: str, screenshot: str, title: str = "MelodyGen", sett
                 time.sleep(settle_seconds)
                 geometry = {}
                 for wid in found["windows"]:
-                    shell = _x("xdotool", "getwindowgeometry", "--shell", wid)
+                    shell = ui_rects.run_x("xdotool", "getwindowgeometry", "--shell", wid)
                     geometry[wid] = dict(line.split("=", 1) for line in shell.splitlines() if "=" in line)
-                    geometry[wid]["name"] = _x("xdotool", "getwindowname", wid)
+                    geometry[wid]["name"] = ui_rects.run_x("xdotool", "getwindowname", wid)
                 found["geometry"] = geometry
                 subprocess.run(["import", "-window", "root", screenshot], check=True, timeout=30)
                 found["screenshot"] = screenshot
@@ -165,5 +162,5 @@ def editor_screenshot(vst3: str, screenshot: str, title: str = "MelodyGen", sett
     found["open_seconds"] = time.monotonic() - opened
     watcher.join(timeout=10)
     found["closed"] = True
-    found["still_visible_after_close"] = _x("xdotool", "search", "--onlyvisible", "--name", title).split()
+    found["still_visible_after_close"] = ui_rects.run_x("xdotool", "search", "--onlyvisible", "--name", title).split()
     return found

@@ -24,7 +24,9 @@ from pathlib import Path
 ENV = "MELODYGEN_UI_RECTS"
 
 
-def _x(*args: str) -> str:
+def run_x(*args: str) -> str:
+    """Runs an X tool (xdotool, xwininfo, ...) and returns its output, stripped; the one helper
+    every host-test step module uses for them."""
     return subprocess.run(list(args), capture_output=True, text=True, timeout=20).stdout.strip()
 
 
@@ -60,8 +62,8 @@ class Editor:
             if doc:
                 scale = doc["pixels_per_point"]
                 want = tuple(round(v * scale) for v in doc["window"])
-                for wid in _x("xdotool", "search", "--onlyvisible", "--name", title).split():
-                    shell = _x("xdotool", "getwindowgeometry", "--shell", wid)
+                for wid in run_x("xdotool", "search", "--onlyvisible", "--name", title).split():
+                    shell = run_x("xdotool", "getwindowgeometry", "--shell", wid)
                     g = dict(line.split("=", 1) for line in shell.splitlines() if "=" in line)
                     if (int(g["WIDTH"]), int(g["HEIGHT"])) == want:
                         return cls((int(g["X"]), int(g["Y"])), want, path, wid)
@@ -102,17 +104,17 @@ class Editor:
             while time.monotonic() < deadline:
                 doc = read(self.path)
                 if doc and f"{field}_focused" in doc["rects"]:
-                    _x("xdotool", "windowfocus", "--sync", self.window)
+                    run_x("xdotool", "windowfocus", "--sync", self.window)
                     time.sleep(0.2)
                     if text:
-                        _x("xdotool", "type", "--delay", "40", text)
+                        run_x("xdotool", "type", "--delay", "40", text)
                     return attempt
                 time.sleep(0.1)
         raise RuntimeError(f"the editor never reported {field!r} focused after {attempts} clicks")
 
     def click(self, name: str, timeout: float = 10) -> tuple[int, int]:
         x, y = self.centre(name, timeout)
-        _x("xdotool", "mousemove", str(x), str(y))
+        run_x("xdotool", "mousemove", str(x), str(y))
         time.sleep(0.15)
-        _x("xdotool", "click", "1")
+        run_x("xdotool", "click", "1")
         return x, y
