@@ -99,23 +99,13 @@ mod avx2 {
             }
             for (r, acc) in acc.iter().enumerate() {
                 for (i, a) in acc.iter().enumerate() {
-                    let mut s = hsum(*a);
+                    let mut s = super::super::x86::hsum256(*a);
                     for t in main..k {
                         s += *w.add(r * k + t) * *x.add(i * k + t);
                     }
                     *out.add(r * M + i) = s;
                 }
             }
-        }
-    }
-
-    #[inline(always)]
-    unsafe fn hsum(v: __m256) -> f32 {
-        // SAFETY: AVX is implied by the caller's AVX2.
-        unsafe {
-            let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-            _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps::<1>(s, s)))
         }
     }
 }

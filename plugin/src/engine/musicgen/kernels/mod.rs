@@ -19,6 +19,58 @@
 //! tens of microseconds each on the VM). The plugin sizes that pool to leave cores to the host
 //! (`threads.rs`).
 
+/// `match m { 1 => $f::<1>(args), …, 4 => $f::<4>(args) }`: a kernel instantiated per row
+/// count (the caller has checked `m` is in `1..=MAX_ROWS`).
+macro_rules! per_row_count {
+    ($m:expr, $($f:ident)::+, ($($arg:expr),*)) => {
+        match $m {
+            1 => $($f)::+::<1>($($arg),*),
+            2 => $($f)::+::<2>($($arg),*),
+            3 => $($f)::+::<3>($($arg),*),
+            4 => $($f)::+::<4>($($arg),*),
+            _ => unreachable!("m is checked by the caller"),
+        }
+    };
+}
+
+/// The outer loop of a grouped quantized kernel: `$group::<M, R>(x, s, q, k, out)` for each group
+/// of [`GROUP`] rows (`R` smaller for the last), with `s`, `q` and `out` advanced by
+/// `$s_row`, `$q_row` and `M` per row. A macro, not a function, so that it expands inside each
+/// `#[target_feature]` function and inlines that instruction set's `$group`.
+macro_rules! for_each_group {
+    ($group:ident::<$m:ident>, $rows:expr, $x:expr, ($s:expr, $s_row:expr), ($q:expr, $q_row:expr), $k:expr, $o:expr) => {
+        for g in (0..$rows).step_by(GROUP) {
+            let (s, q, o) = ($s.add(g * $s_row), $q.add(g * $q_row), $o.add(g * $m));
+            match GROUP.min($rows - g) {
+                GROUP => $group::<$m, GROUP>($x, s, q, $k, o),
+                1 => $group::<$m, 1>($x, s, q, $k, o),
+                2 => $group::<$m, 2>($x, s, q, $k, o),
+                _ => $group::<$m, 3>($x, s, q, $k, o),
+            }
+        }
+    };
+}
+
+/// Helpers the x86 kernels share; `#[inline(always)]` so they take on the caller's instruction set.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// The sum of a vector's 8 lanes.
+    ///
+    /// # Safety
+    /// The CPU must have AVX (every caller is an AVX2 kernel).
+    #[inline(always)]
+    pub(super) unsafe fn hsum256(v: __m256) -> f32 {
+        // SAFETY: AVX per the contract.
+        unsafe {
+            let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+            _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps::<1>(s, s)))
+        }
+    }
+}
+
 mod attention;
 mod f32_rows;
 mod q4k;
@@ -122,6 +174,14 @@ pub(crate) mod test_data {
             .collect()
     }
 
+    /// Asserts every `got[i]` is within `tol` of `want[i]`.
+    pub fn assert_close(got: &[f32], want: &[f32], tol: f32, what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}: lengths");
+        for (idx, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() <= tol, "{what}: [{idx}] {g} vs {w}");
+        }
+    }
+
     /// `x·Wᵀ` summed in f64, the reference the kernels are checked against.
     pub fn reference(x: &[f32], m: usize, w: &[f32], n: usize, k: usize) -> Vec<f32> {
         let mut y = vec![0f32; m * n];
@@ -137,7 +197,7 @@ pub(crate) mod test_data {
 
 #[cfg(test)]
 mod tests {
-    use super::test_data::{reference, uniform};
+    use super::test_data::{assert_close, reference, uniform};
     use super::*;
 
     /// Every row count, sizes that are and are not multiples of the SIMD width and of the
@@ -152,9 +212,7 @@ mod tests {
                 let want = reference(&x, m, &w, n, k);
                 // f32 accumulation of k terms of size ≤ 1: error well under k·ε.
                 let tol = 4.0 * k as f32 * f32::EPSILON;
-                for (idx, (g, r)) in got.iter().zip(&want).enumerate() {
-                    assert!((g - r).abs() <= tol, "m={m} n={n} k={k} y[{idx}]: {g} vs {r}");
-                }
+                assert_close(&got, &want, tol, &format!("m={m} n={n} k={k}"));
             }
         }
     }

@@ -18,7 +18,7 @@
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::Result;
 
-use super::{f32_rows, group_index, GROUP};
+use super::{f32_rows, group_index};
 
 /// Weights per super-block.
 pub const SUPER: usize = 256;
@@ -33,7 +33,7 @@ const UNIT: usize = 64;
 
 /// A q4k matrix `(n, k)`, `k` a multiple of [`SUPER`].
 ///
-/// Layout: rows in groups of [`GROUP`] as for q8_0 (`super::group_index`), unit by unit: the
+/// Layout: rows in groups of [`super::GROUP`] as for q8_0 (`super::group_index`), unit by unit: the
 /// product reads one sequential stream of values and one of scales.
 #[derive(Debug, Clone)]
 pub struct Q4KMatrix {
@@ -152,29 +152,13 @@ fn dot_rows(x: &[f32], m: usize, qs: &[u8], scales: &[[f32; 2]], k: usize, out: 
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU has AVX-512F (checked above); the sizes were checked.
-        unsafe {
-            match m {
-                1 => simd::dot_rows_avx512::<1>(x, qs, scales, k, out),
-                2 => simd::dot_rows_avx512::<2>(x, qs, scales, k, out),
-                3 => simd::dot_rows_avx512::<3>(x, qs, scales, k, out),
-                4 => simd::dot_rows_avx512::<4>(x, qs, scales, k, out),
-                _ => unreachable!("m is checked by the caller"),
-            }
-        }
+        unsafe { per_row_count!(m, simd::dot_rows_avx512, (x, qs, scales, k, out)) }
         return;
     }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has AVX2 and FMA (checked above); the sizes were checked.
-        unsafe {
-            match m {
-                1 => simd::dot_rows_avx2::<1>(x, qs, scales, k, out),
-                2 => simd::dot_rows_avx2::<2>(x, qs, scales, k, out),
-                3 => simd::dot_rows_avx2::<3>(x, qs, scales, k, out),
-                4 => simd::dot_rows_avx2::<4>(x, qs, scales, k, out),
-                _ => unreachable!("m is checked by the caller"),
-            }
-        }
+        unsafe { per_row_count!(m, simd::dot_rows_avx2, (x, qs, scales, k, out)) }
         return;
     }
     portable(x, m, qs, scales, k, out)
@@ -202,7 +186,8 @@ fn portable(x: &[f32], m: usize, qs: &[u8], scales: &[[f32; 2]], k: usize, out: 
 
 #[cfg(target_arch = "x86_64")]
 mod simd {
-    use super::{GROUP, UNIT};
+    use super::super::GROUP;
+    use super::UNIT;
     use std::arch::x86_64::*;
 
     /// How far ahead of the unit being read the group's values are requested.
@@ -231,17 +216,7 @@ mod simd {
         let rows = scales.len() / units;
         let (x, q, s, o) = (x.as_ptr(), qs.as_ptr(), scales.as_ptr(), out.as_mut_ptr());
         // SAFETY: every offset stays inside the slices the caller checked.
-        unsafe {
-            for g in (0..rows).step_by(GROUP) {
-                let (q, s, o) = (q.add(g * k / 2), s.add(g * units), o.add(g * M));
-                match GROUP.min(rows - g) {
-                    GROUP => group512::<M, GROUP>(x, q, s, k, o),
-                    1 => group512::<M, 1>(x, q, s, k, o),
-                    2 => group512::<M, 2>(x, q, s, k, o),
-                    _ => group512::<M, 3>(x, q, s, k, o),
-                }
-            }
-        }
+        unsafe { for_each_group!(group512::<M>, rows, x, (s, units), (q, k / 2), k, o) }
     }
 
     /// The same with 8-wide vectors.
@@ -254,21 +229,11 @@ mod simd {
         let rows = scales.len() / units;
         let (x, q, s, o) = (x.as_ptr(), qs.as_ptr(), scales.as_ptr(), out.as_mut_ptr());
         // SAFETY: every offset stays inside the slices the caller checked.
-        unsafe {
-            for g in (0..rows).step_by(GROUP) {
-                let (q, s, o) = (q.add(g * k / 2), s.add(g * units), o.add(g * M));
-                match GROUP.min(rows - g) {
-                    GROUP => group256::<M, GROUP>(x, q, s, k, o),
-                    1 => group256::<M, 1>(x, q, s, k, o),
-                    2 => group256::<M, 2>(x, q, s, k, o),
-                    _ => group256::<M, 3>(x, q, s, k, o),
-                }
-            }
-        }
+        unsafe { for_each_group!(group256::<M>, rows, x, (s, units), (q, k / 2), k, o) }
     }
 
     #[inline(always)]
-    unsafe fn group512<const M: usize, const R: usize>(x: *const f32, q: *const u8, s: *const [f32; 2], k: usize, out: *mut f32) {
+    unsafe fn group512<const M: usize, const R: usize>(x: *const f32, s: *const [f32; 2], q: *const u8, k: usize, out: *mut f32) {
         let units = k / UNIT;
         // SAFETY: R rows of units (group layout) at q/s, M rows of k at x, R·M at out.
         unsafe {
@@ -308,7 +273,7 @@ mod simd {
     }
 
     #[inline(always)]
-    unsafe fn group256<const M: usize, const R: usize>(x: *const f32, q: *const u8, s: *const [f32; 2], k: usize, out: *mut f32) {
+    unsafe fn group256<const M: usize, const R: usize>(x: *const f32, s: *const [f32; 2], q: *const u8, k: usize, out: *mut f32) {
         let units = k / UNIT;
         // SAFETY: R rows of units (group layout) at q/s, M rows of k at x, R·M at out.
         unsafe {
@@ -344,9 +309,7 @@ mod simd {
             }
             for (r, acc) in acc.iter().enumerate() {
                 for (i, a) in acc.iter().enumerate() {
-                    let s = _mm_add_ps(_mm256_castps256_ps128(*a), _mm256_extractf128_ps::<1>(*a));
-                    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-                    *out.add(r * M + i) = _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps::<1>(s, s)));
+                    *out.add(r * M + i) = super::super::x86::hsum256(*a);
                 }
             }
         }
@@ -355,7 +318,7 @@ mod simd {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_data::{reference, uniform};
+    use super::super::test_data::{assert_close, reference, uniform};
     use super::*;
     use candle_core::{Device, Tensor};
 
@@ -389,9 +352,7 @@ mod tests {
                 let want = reference(&x, m, &wd, n, k);
                 // Values up to ~1, k terms, plus the minimums' part computed apart.
                 let tol = 8.0 * k as f32 * f32::EPSILON;
-                for (idx, (g, r)) in got.iter().zip(&want).enumerate() {
-                    assert!((g - r).abs() <= tol, "m={m} n={n} k={k} y[{idx}]: {g} vs {r}");
-                }
+                assert_close(&got, &want, tol, &format!("m={m} n={n} k={k}"));
                 let mut by_row = vec![0f32; n * m];
                 portable(&x, m, &w.qs, &w.scales, k, &mut by_row);
                 let sums: Vec<f32> = x.chunks_exact(SUB).map(|c| c.iter().sum()).collect();
@@ -421,12 +382,12 @@ mod tests {
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
             // SAFETY: features checked; sizes as dot_rows checks them.
             unsafe { simd::dot_rows_avx2::<2>(&x, &w.qs, &w.scales, k, &mut got) };
-            assert!(got.iter().zip(&want).all(|(g, r)| (g - r).abs() < 1e-4), "avx2 {got:?} vs {want:?}");
+            assert_close(&got, &want, 1e-4, "avx2");
         }
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: as above.
             unsafe { simd::dot_rows_avx512::<2>(&x, &w.qs, &w.scales, k, &mut got) };
-            assert!(got.iter().zip(&want).all(|(g, r)| (g - r).abs() < 1e-4), "avx512 {got:?} vs {want:?}");
+            assert_close(&got, &want, 1e-4, "avx512");
         }
     }
 

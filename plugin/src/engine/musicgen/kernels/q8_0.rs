@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use candle_core::quantized::{GgmlDType, QStorage, QTensor};
 use candle_core::{Device, Result};
 
-use super::{group_index, GROUP};
+use super::group_index;
 
 /// Weights per block.
 pub const BLOCK: usize = 32;
@@ -126,15 +126,7 @@ fn dot_rows(x: &[f32], m: usize, scales: &[f32], qs: &[i8], k: usize, out: &mut 
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU has AVX-512F (checked above); the sizes were checked.
-        unsafe {
-            match m {
-                1 => avx512::dot_rows::<1>(x, scales, qs, k, out),
-                2 => avx512::dot_rows::<2>(x, scales, qs, k, out),
-                3 => avx512::dot_rows::<3>(x, scales, qs, k, out),
-                4 => avx512::dot_rows::<4>(x, scales, qs, k, out),
-                _ => unreachable!("m is checked by the caller"),
-            }
-        }
+        unsafe { per_row_count!(m, avx512::dot_rows, (x, scales, qs, k, out)) }
         return;
     }
     #[cfg(target_arch = "x86_64")]
@@ -142,15 +134,7 @@ fn dot_rows(x: &[f32], m: usize, scales: &[f32], qs: &[i8], k: usize, out: &mut 
         && std::arch::is_x86_feature_detected!("fma")
     {
         // SAFETY: the CPU has AVX2 and FMA (checked above); the sizes were checked.
-        unsafe {
-            match m {
-                1 => avx2::dot_rows::<1>(x, scales, qs, k, out),
-                2 => avx2::dot_rows::<2>(x, scales, qs, k, out),
-                3 => avx2::dot_rows::<3>(x, scales, qs, k, out),
-                4 => avx2::dot_rows::<4>(x, scales, qs, k, out),
-                _ => unreachable!("m is checked by the caller"),
-            }
-        }
+        unsafe { per_row_count!(m, avx2::dot_rows, (x, scales, qs, k, out)) }
         return;
     }
     portable(x, m, scales, qs, k, out)
@@ -181,7 +165,8 @@ fn portable(x: &[f32], m: usize, scales: &[f32], qs: &[i8], k: usize, out: &mut 
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{BLOCK, GROUP};
+    use super::super::GROUP;
+    use super::BLOCK;
     use std::arch::x86_64::*;
 
     /// How many bytes ahead of the block being read the group's bytes are requested.
@@ -199,19 +184,7 @@ mod avx2 {
         let rows = scales.len() / per_row;
         let (x, s, q, o) = (x.as_ptr(), scales.as_ptr(), qs.as_ptr(), out.as_mut_ptr());
         // SAFETY: every offset stays inside the slices the caller checked.
-        unsafe {
-            let full = rows / GROUP * GROUP;
-            for g in (0..full).step_by(GROUP) {
-                group::<M, GROUP>(x, s.add(g * per_row), q.add(g * k), k, o.add(g * M));
-            }
-            let (s, q, o) = (s.add(full * per_row), q.add(full * k), o.add(full * M));
-            match rows - full {
-                0 => {}
-                1 => group::<M, 1>(x, s, q, k, o),
-                2 => group::<M, 2>(x, s, q, k, o),
-                _ => group::<M, 3>(x, s, q, k, o),
-            }
-        }
+        unsafe { for_each_group!(group::<M>, rows, x, (s, per_row), (q, k), k, o) }
     }
 
     #[inline(always)]
@@ -249,9 +222,7 @@ mod avx2 {
             }
             for (r, acc) in acc.iter().enumerate() {
                 for (i, a) in acc.iter().enumerate() {
-                    let s = _mm_add_ps(_mm256_castps256_ps128(*a), _mm256_extractf128_ps::<1>(*a));
-                    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-                    *out.add(r * M + i) = _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps::<1>(s, s)));
+                    *out.add(r * M + i) = super::super::x86::hsum256(*a);
                 }
             }
         }
@@ -262,7 +233,8 @@ mod avx2 {
 /// half the conversions and multiply-adds per byte.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{BLOCK, GROUP};
+    use super::super::GROUP;
+    use super::BLOCK;
     use std::arch::x86_64::*;
 
     /// How far ahead the group's bytes are requested, into L2 (T2): measured 20 GB/s on two
@@ -277,19 +249,7 @@ mod avx512 {
         let rows = scales.len() / per_row;
         let (x, s, q, o) = (x.as_ptr(), scales.as_ptr(), qs.as_ptr(), out.as_mut_ptr());
         // SAFETY: every offset stays inside the slices the caller checked.
-        unsafe {
-            let full = rows / GROUP * GROUP;
-            for g in (0..full).step_by(GROUP) {
-                group::<M, GROUP>(x, s.add(g * per_row), q.add(g * k), k, o.add(g * M));
-            }
-            let (s, q, o) = (s.add(full * per_row), q.add(full * k), o.add(full * M));
-            match rows - full {
-                0 => {}
-                1 => group::<M, 1>(x, s, q, k, o),
-                2 => group::<M, 2>(x, s, q, k, o),
-                _ => group::<M, 3>(x, s, q, k, o),
-            }
-        }
+        unsafe { for_each_group!(group::<M>, rows, x, (s, per_row), (q, k), k, o) }
     }
 
     #[inline(always)]
@@ -328,7 +288,7 @@ mod avx512 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_data::{reference, uniform};
+    use super::super::test_data::{assert_close, reference, uniform};
     use super::*;
     use candle_core::Tensor;
 
@@ -362,9 +322,7 @@ mod tests {
                 let got = w.matmul_t(&x, m);
                 let want = reference(&x, m, &wd, n, k);
                 let tol = 4.0 * k as f32 * f32::EPSILON;
-                for (idx, (g, r)) in got.iter().zip(&want).enumerate() {
-                    assert!((g - r).abs() <= tol, "m={m} n={n} k={k} y[{idx}]: {g} vs {r}");
-                }
+                assert_close(&got, &want, tol, &format!("m={m} n={n} k={k}"));
                 let mut by_row = vec![0f32; n * m];
                 portable(&x, m, &w.scales, &w.qs, k, &mut by_row);
                 for j in 0..n {
@@ -390,12 +348,12 @@ mod tests {
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
             // SAFETY: features checked; sizes as dot_rows checks them.
             unsafe { avx2::dot_rows::<2>(&x, &w.scales, &w.qs, k, &mut got) };
-            assert!(got.iter().zip(&want).all(|(g, r)| (g - r).abs() < 1e-4), "avx2 {got:?} vs {want:?}");
+            assert_close(&got, &want, 1e-4, "avx2");
         }
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: as above.
             unsafe { avx512::dot_rows::<2>(&x, &w.scales, &w.qs, k, &mut got) };
-            assert!(got.iter().zip(&want).all(|(g, r)| (g - r).abs() < 1e-4), "avx512 {got:?} vs {want:?}");
+            assert_close(&got, &want, 1e-4, "avx512");
         }
     }
 
