@@ -22,7 +22,7 @@ use candle_core::quantized::{GgmlDType, QStorage, QTensor};
 use candle_core::{CpuStorage, DType, Device, Module, Result, Storage, Tensor};
 use candle_nn::{linear_no_bias, Linear, VarBuilder};
 
-use super::kernels::{self, Q4KMatrix, Q8Matrix};
+use super::kernels::{self, Q4KMatrix, Q8Matrix, QuantMatrix};
 use super::quant::Quant;
 
 /// A linear layer `y = x·Wᵀ` (no bias), `W` `(out, in)`.
@@ -35,10 +35,8 @@ pub struct QLinear {
 #[derive(Debug, Clone)]
 enum Weight {
     F32(Linear),
-    /// q8_0 on the CPU, in our kernels' layout (no copy kept by candle).
-    Q8(Arc<Q8Matrix>),
-    /// q4k on the CPU, likewise.
-    Q4K(Arc<Q4KMatrix>),
+    /// q8_0 or q4k on the CPU, in our kernels' layouts (no copy kept by candle).
+    Own(Arc<dyn QuantMatrix>),
     /// Off the CPU: candle's quantized product.
     Quantized(Arc<QTensor>),
 }
@@ -58,8 +56,7 @@ impl QLinear {
     pub fn forward_once(&self, x: &Tensor) -> Result<Tensor> {
         match &self.weight {
             Weight::F32(l) => l.forward(x),
-            Weight::Q8(q) => Linear::new(expanded(q.dequantize(), q.dims(), x.device())?, None).forward(x),
-            Weight::Q4K(q) => Linear::new(expanded(q.dequantize(), q.dims(), x.device())?, None).forward(x),
+            Weight::Own(q) => expanded(q.as_ref(), x),
             Weight::Quantized(q) => Linear::new(q.dequantize(x.device())?, None).forward(x),
         }
     }
@@ -76,15 +73,11 @@ impl Module for QLinear {
                 .unwrap_or_else(|| l.forward(x)),
                 None => l.forward(x),
             },
-            Weight::Q8(q) => match few_rows(x)? {
+            Weight::Own(q) => match few_rows(x)? {
                 Some(rows) => finish(x, q.matmul_t(&rows.data, rows.m), q.dims().0),
                 // A prefill: one temporary f32 copy of the matrix and candle's GEMM, instead of
                 // re-reading the blocks per group of rows.
-                None => Linear::new(expanded(q.dequantize(), q.dims(), x.device())?, None).forward(x),
-            },
-            Weight::Q4K(q) => match few_rows(x)? {
-                Some(rows) => finish(x, q.matmul_t(&rows.data, rows.m), q.dims().0),
-                None => Linear::new(expanded(q.dequantize(), q.dims(), x.device())?, None).forward(x),
+                None => expanded(q.as_ref(), x),
             },
             // candle's quantized matmul wants a contiguous input; it quantizes the activations
             // (to q8_0 or q8k blocks) once per call and multiplies block by block.
@@ -126,9 +119,10 @@ fn finish(x: &Tensor, y: Vec<f32>, n: usize) -> Result<Tensor> {
     Tensor::from_vec(y, dims, x.device())
 }
 
-/// A quantized matrix's f32 values as a tensor (a transient copy for a one-off product).
-fn expanded(values: Vec<f32>, dims: (usize, usize), device: &Device) -> Result<Tensor> {
-    Tensor::from_vec(values, dims, device)
+/// `x·Wᵀ` through a transient f32 copy of `q` and candle's product (for one-off or many-row
+/// products).
+fn expanded(q: &dyn QuantMatrix, x: &Tensor) -> Result<Tensor> {
+    Linear::new(Tensor::from_vec(q.dequantize(), q.dims(), x.device())?, None).forward(x)
 }
 
 /// A linear layer that fell back to another format than the one asked for.
@@ -283,14 +277,14 @@ impl Quantizer {
         let w = vb.get((out_dim, in_dim), "weight")?;
         let q = quantize_rows(&w, ggml)?;
         drop(w);
-        let weight = if format == Quant::Q8_0 && vb.device().is_cpu() {
-            let q8 = Q8Matrix::from_qtensor(&q)?;
-            self.report.weight_bytes += q8.size_in_bytes();
-            Weight::Q8(Arc::new(q8))
-        } else if format == Quant::Q4K && vb.device().is_cpu() {
-            let q4 = Q4KMatrix::from_qtensor(&q)?;
-            self.report.weight_bytes += q4.size_in_bytes();
-            Weight::Q4K(Arc::new(q4))
+        let weight = if vb.device().is_cpu() {
+            let own: Arc<dyn QuantMatrix> = match format {
+                Quant::Q4K => Arc::new(Q4KMatrix::from_qtensor(&q)?),
+                // q8_0 (f32 returned above).
+                _ => Arc::new(Q8Matrix::from_qtensor(&q)?),
+            };
+            self.report.weight_bytes += own.size_in_bytes();
+            Weight::Own(own)
         } else {
             self.report.weight_bytes += q.storage_size_in_bytes();
             Weight::Quantized(Arc::new(q))

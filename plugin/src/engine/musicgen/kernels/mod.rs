@@ -82,6 +82,19 @@ pub use q8_0::Q8Matrix;
 
 use parking_lot::Mutex;
 
+/// A weight matrix `(n, k)` held in one of our quantized layouts (q8_0, q4k): what a linear layer
+/// needs of it, whatever the format.
+pub trait QuantMatrix: std::fmt::Debug + Send + Sync {
+    /// `(n, k)`.
+    fn dims(&self) -> (usize, usize);
+    /// Bytes held.
+    fn size_in_bytes(&self) -> usize;
+    /// The matrix in f32, `(n, k)` row-major: the weights the products use.
+    fn dequantize(&self) -> Vec<f32>;
+    /// `y = x·Wᵀ` for `x` `(m, k)`, `m` in `1..=MAX_ROWS`; returns `(m, n)`.
+    fn matmul_t(&self, x: &[f32], m: usize) -> Vec<f32>;
+}
+
 /// Largest number of activation rows the kernels take. More rows than this are a prefill, where
 /// re-reading `W` per group of rows would cost more than a GEMM's packing.
 pub const MAX_ROWS: usize = 4;

@@ -18,7 +18,7 @@
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::Result;
 
-use super::{f32_rows, group_index};
+use super::{f32_rows, group_index, QuantMatrix};
 
 /// Weights per super-block.
 pub const SUPER: usize = 256;
@@ -89,18 +89,20 @@ impl Q4KMatrix {
         }
         Ok(Self { n, k, qs, scales, mins })
     }
+}
 
-    pub fn dims(&self) -> (usize, usize) {
+impl QuantMatrix for Q4KMatrix {
+    fn dims(&self) -> (usize, usize) {
         (self.n, self.k)
     }
 
     /// Bytes held: values, scales and minimums.
-    pub fn size_in_bytes(&self) -> usize {
+    fn size_in_bytes(&self) -> usize {
         self.qs.len() + self.scales.len() * 8 + self.mins.len() * 4
     }
 
     /// The matrix in f32, `(n, k)` row-major, value for value what candle's dequantization gives.
-    pub fn dequantize(&self) -> Vec<f32> {
+    fn dequantize(&self) -> Vec<f32> {
         let units = self.k / UNIT;
         let mut out = Vec::with_capacity(self.n * self.k);
         for j in 0..self.n {
@@ -117,7 +119,7 @@ impl Q4KMatrix {
     }
 
     /// `y = x·Wᵀ` for `x` `(m, k)`, `m` in `1..=MAX_ROWS`; returns `(m, n)`.
-    pub fn matmul_t(&self, x: &[f32], m: usize) -> Vec<f32> {
+    fn matmul_t(&self, x: &[f32], m: usize) -> Vec<f32> {
         let k = self.k;
         assert!((1..=super::MAX_ROWS).contains(&m), "kernels take 1..={} rows, got {m}", super::MAX_ROWS);
         assert_eq!(x.len(), m * k, "x is not (m, k)");

@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use candle_core::quantized::{GgmlDType, QStorage, QTensor};
 use candle_core::{Device, Result};
 
-use super::group_index;
+use super::{group_index, QuantMatrix};
 
 /// Weights per block.
 pub const BLOCK: usize = 32;
@@ -75,18 +75,20 @@ impl Q8Matrix {
         let per_row = self.k / BLOCK;
         group_index(self.n, per_row, src / per_row, src % per_row)
     }
+}
 
-    pub fn dims(&self) -> (usize, usize) {
+impl QuantMatrix for Q8Matrix {
+    fn dims(&self) -> (usize, usize) {
         (self.n, self.k)
     }
 
     /// Bytes held: scales and quantized values.
-    pub fn size_in_bytes(&self) -> usize {
+    fn size_in_bytes(&self) -> usize {
         self.scales.len() * 4 + self.qs.len()
     }
 
     /// The matrix in f32, `(n, k)` row-major.
-    pub fn dequantize(&self) -> Vec<f32> {
+    fn dequantize(&self) -> Vec<f32> {
         let mut out = Vec::with_capacity(self.n * self.k);
         for src in 0..self.scales.len() {
             let i = self.row_major(src);
@@ -97,7 +99,7 @@ impl Q8Matrix {
     }
 
     /// `y = x·Wᵀ` for `x` `(m, k)`, `m` in `1..=MAX_ROWS`; returns `(m, n)`.
-    pub fn matmul_t(&self, x: &[f32], m: usize) -> Vec<f32> {
+    fn matmul_t(&self, x: &[f32], m: usize) -> Vec<f32> {
         let k = self.k;
         assert!((1..=super::MAX_ROWS).contains(&m), "kernels take 1..={} rows, got {m}", super::MAX_ROWS);
         assert_eq!(x.len(), m * k, "x is not (m, k)");
