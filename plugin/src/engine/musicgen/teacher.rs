@@ -11,7 +11,6 @@
 use candle_core::Tensor;
 
 use super::conditioning::ChromaFrame;
-use super::delay::DelayPattern;
 use super::generate::GenerationState;
 use super::model::MusicGen;
 use super::sampling::SamplingConfig;
@@ -31,8 +30,13 @@ pub fn teacher_forced_logits(
 ) -> Result<Tensor, EngineError> {
     let decoder = model.decoder();
     let cfg = decoder.config();
-    let pattern = DelayPattern::for_new_tokens(cfg.num_codebooks, cfg.audio_channels, max_new_tokens)
-        .ok_or_else(|| EngineError::InvalidRequest(format!("max_new_tokens = {max_new_tokens} is too small for this model")))?;
+    let hidden = model.text_encoder().encode(ids)?;
+    let melodies = if model.is_melody() { vec![melody] } else { vec![] };
+    let conditioning = model.projections().condition(&[hidden], &melodies, guidance > 1.0)?;
+    // The sampler is never drawn from: every column is forced.
+    let greedy = SamplingConfig { top_k: 0, top_p: 1.0, temperature: 1.0, greedy: true };
+    let mut state = GenerationState::new(decoder, conditioning, 1, max_new_tokens, greedy, 0, guidance)?;
+    let pattern = state.pattern();
     if codes.len() != cfg.num_codebooks || codes.iter().any(|row| row.len() != pattern.frames()) {
         return Err(EngineError::InvalidCodes(format!(
             "teacher forcing needs {} rows of {} frames (max_new_tokens {max_new_tokens}); got {} rows of {:?}",
@@ -46,13 +50,6 @@ pub fn teacher_forced_logits(
         return Err(EngineError::InvalidCodes(format!("code {bad} is outside the codebook (0..{})", cfg.vocab_size)));
     }
     let grid = pattern.delay_frames(codes);
-
-    let hidden = model.text_encoder().encode(ids)?;
-    let melodies = if model.is_melody() { vec![melody] } else { vec![] };
-    let conditioning = model.projections().condition(&[hidden], &melodies, guidance > 1.0)?;
-    // The sampler is never drawn from: every column is forced.
-    let greedy = SamplingConfig { top_k: 0, top_p: 1.0, temperature: 1.0, greedy: true };
-    let mut state = GenerationState::new(decoder, conditioning, 1, max_new_tokens, greedy, 0, guidance)?;
     let mut steps = Vec::with_capacity(max_new_tokens);
     for t in 0..max_new_tokens {
         let column: Vec<u32> = grid.iter().map(|row| row[t + 1]).collect();
