@@ -34,6 +34,15 @@ def _row_shown(found: dict, key: str, shot: str, title: str) -> ui_rects.Editor:
     return editor
 
 
+def _choose_from_row_menu(editor: ui_rects.Editor, item: str) -> None:
+    """Opens the first library row's menu once the row is there and clicks `item` in it."""
+    editor_steps._wait("the library row", lambda: "library_menu_0" in editor_steps._rects_now(), 15)
+    editor.click("library_menu_0")
+    editor_steps._wait("the row's menu", lambda: item in editor_steps._rects_now(), 5)
+    time.sleep(0.3)
+    editor.click(item)
+
+
 def _type_into(editor: ui_rects.Editor, open_field, focused: str, text: str, done, what: str, attempts: int = 3) -> int:
     """Opens a text field (`open_field()`: a click or double-click) until the editor reports it
     focused as `focused`, gives the editor's X window the keyboard focus (as
@@ -131,11 +140,7 @@ def restore_delete_undo(vst3: str, saved_state: str, title: str = "MelodyGen") -
 
     def drive(f: dict) -> None:
         editor = ui_rects.Editor.find(title, 30)
-        editor_steps._wait("the library row", lambda: "library_menu_0" in editor_steps._rects_now(), 15)
-        editor.click("library_menu_0")
-        editor_steps._wait("the row's menu", lambda: "library_menu_delete" in editor_steps._rects_now(), 5)
-        time.sleep(0.3)
-        editor.click("library_menu_delete")
+        _choose_from_row_menu(editor, "library_menu_delete")
         f["delete_seconds"] = editor_steps._wait("the clip in the trash", lambda: not wav.exists() and (trash / wav.name).exists(), 10)
         f["trash_after_delete"] = sorted(p.name for p in trash.iterdir())
         editor_steps._wait("the row to go", lambda: "library_name_0" not in editor_steps._rects_now(), 5)
@@ -255,11 +260,7 @@ def settings_again_and_folder(vst3: str, saved_state: str, new_folder: str, titl
 
     def drive(f: dict) -> None:
         editor = ui_rects.Editor.find(title, 30)
-        editor_steps._wait("the library row", lambda: "library_menu_0" in editor_steps._rects_now(), 15)
-        editor.click("library_menu_0")
-        editor_steps._wait("the row's menu", lambda: "library_menu_settings" in editor_steps._rects_now(), 5)
-        time.sleep(0.3)
-        editor.click("library_menu_settings")
+        _choose_from_row_menu(editor, "library_menu_settings")
         # The melody view says the clip's melody is recalled and offers the live capture back.
         editor_steps._wait("the recalled melody", lambda: "melody_use_live" in editor_steps._rects_now(), 5)
         f["recalled_shown"] = True
