@@ -42,7 +42,7 @@ Environment (CPU only is fine):
     /tmp/refvenv/bin/pip install torch --index-url https://download.pytorch.org/whl/cpu
     /tmp/refvenv/bin/pip install "transformers==5.23.*" tokenizers safetensors numpy
 Run from the repository root (or via `cargo xtask bench [ARGS]`, which builds the CLI first):
-    cargo build --release -p melodygen --bin melodygen
+    cargo build --release -p melodygen-cli --bin melodygen
     /tmp/refvenv/bin/python scripts/bench.py                  # musicgen-small, 24 steps each
     /tmp/refvenv/bin/python scripts/bench.py --max-new-tokens 153   # 3 s of audio
     /tmp/refvenv/bin/python scripts/bench.py --melody         # also musicgen-melody (large)
@@ -403,7 +403,7 @@ def main() -> None:
     if args.build_only:
         return
     if not CLI.exists():
-        sys.exit(f"{CLI} is missing: cargo build --release -p melodygen --bin melodygen")
+        sys.exit(f"{CLI} is missing: cargo build --release -p melodygen-cli --bin melodygen")
 
     tmp = Path(tempfile.mkdtemp(prefix="melodygen-bench-"))
     me = [sys.executable, str(Path(__file__).resolve())]

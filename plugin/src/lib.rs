@@ -1,14 +1,10 @@
 //! MelodyGen: text- and melody-conditioned music generation (Meta's MusicGen, run locally on
 //! Candle) as a VST3/CLAP plugin.
 //!
-//! The crate has two halves that only meet through plain data:
-//!
-//! - [`engine`]: MusicGen, chroma extraction, resampling and WAV I/O. It never imports the plugin
-//!   framework, so the CLI (`melodygen`), the tests and the benchmarks drive it headless.
-//! - `plugin`: the nice-plug shell (parameters, audio callback, editor). Everything on the audio
-//!   thread there is preallocated and lock-free; heavy work goes to a background worker.
+//! The model itself is the headless [`melodygen_engine`] crate; this crate is what runs inside
+//! the host: the nice-plug shell (parameters, audio callback, editor), the per-instance
+//! dispatcher, and the process-wide [`worker`] that owns the loaded models.
 
-pub mod engine;
 mod plugin;
 pub mod worker;
 

@@ -3,18 +3,30 @@
 //! through `melodygen generate --from-clip` makes the same audio, bit for bit, whatever is
 //! captured by then. Runs the real MusicGen engine on the tiny melody checkpoint.
 
-use melodygen::engine::wav;
-use melodygen::worker::clip::{Clip, ClipMeta};
-use melodygen::worker::job::{
-    ClipLength, GenerationParams, Job, JobError, JobSettings, Melody, MelodySource, Quant, WorkerToInstance,
-};
-use melodygen::worker::melody_record::MelodyRecord;
+use melodygen_engine::wav;
+use melodygen_engine::record::ClipMeta;
+use melodygen::worker::clip::Clip;
+use melodygen_engine::record::{ClipLength, GenerationParams, JobSettings, Melody, MelodySource, Quant};
+use melodygen::worker::job::{Job, JobError, WorkerToInstance};
+use melodygen_engine::record::MelodyRecord;
 use melodygen::worker::Worker;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The `melodygen` CLI of the same build. It is another package's binary (the CLI links no
+/// plugin code), so cargo gives no `CARGO_BIN_EXE_` for it here: it sits in the profile folder
+/// above this test's `deps/`, built by the same `cargo test --workspace` (as `cargo xtask test`
+/// runs it) before any test starts.
+fn cli_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).expect("tests run from <target>/<profile>/deps");
+    let cli = profile_dir.join(format!("melodygen{}", std::env::consts::EXE_SUFFIX));
+    assert!(cli.is_file(), "{} is missing: run the workspace's tests (cargo test --workspace), which build the CLI", cli.display());
+    cli
+}
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(name)
@@ -79,7 +91,7 @@ fn a_clip_is_made_again_from_its_sidecar_bit_for_bit() {
     let record = meta.melody.clone().expect("a melody model with a melody records it");
     assert_eq!(record.source, MelodySource::Audio);
     // 1 + samples/4096 frames of the capture at 32 kHz, as the chroma extractor makes them.
-    let expected = melodygen::engine::chroma::melody_from_file(&fixture("chroma").join("melody.wav")).unwrap();
+    let expected = melodygen_engine::chroma::melody_from_file(&fixture("chroma").join("melody.wav")).unwrap();
     assert_eq!(record.frames(), expected.frames());
     assert_eq!(record.one_hot().unwrap(), expected.one_hot().to_vec(), "the record is what the model followed");
     assert_eq!(meta, original.meta, "the sidecar holds the record");
@@ -106,7 +118,7 @@ fn a_clip_is_made_again_from_its_sidecar_bit_for_bit() {
     let at_model_rate = generate(&worker, &model, captured("melody.wav"), 32_000, dir.path()).unwrap();
     assert_eq!(at_model_rate.meta.model_rate, 32_000);
     let out = dir.path().join("from-clip.wav");
-    let run = Command::new(env!("CARGO_BIN_EXE_melodygen"))
+    let run = Command::new(cli_binary())
         .args(["generate", "--from-clip"])
         .arg(at_model_rate.meta.sidecar_path())
         .arg("--out")

@@ -5,12 +5,10 @@
 //! One test function, because the worker is process-wide and the model-load counter it keeps is
 //! what is being checked.
 
-use melodygen::engine::wav;
-use melodygen::worker::clip::CaptureAnchor;
-use melodygen::worker::job::{
-    ClipLength, GenerationParams, Job, JobError, JobSettings, Melody, MelodySource, Note,
-    WorkerToInstance,
-};
+use melodygen_engine::wav;
+use melodygen_engine::record::CaptureAnchor;
+use melodygen_engine::record::{ClipLength, GenerationParams, JobSettings, Melody, MelodySource, Note};
+use melodygen::worker::job::{Job, JobError, WorkerToInstance};
 use melodygen::worker::progress::{Progress, Stage};
 use melodygen::worker::Worker;
 use std::path::PathBuf;

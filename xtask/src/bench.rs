@@ -8,7 +8,7 @@
 //! `$MELODYGEN_BENCH_PYTHON`, else `/tmp/refvenv/bin/python` when present, else `python3`.
 //! Not part of CI: it takes minutes and builds multi-GB checkpoints in `target/bench-models/`.
 
-use crate::cmd;
+use crate::{bundles, cmd};
 use anyhow::{bail, Result};
 use std::path::PathBuf;
 use std::process::Command;
@@ -26,16 +26,8 @@ pub fn run(args: Vec<String>) -> Result<()> {
             python.display()
         );
     }
-    cmd::step("build the release CLI", || {
-        cmd::run(Command::new("cargo").args([
-            "build",
-            "--release",
-            "-p",
-            "melodygen",
-            "--bin",
-            "melodygen",
-        ]))
-    })?;
+    cmd::step("build the release CLI", bundles::build_release_cli)?;
+
     cmd::step("benchmark", || {
         cmd::run(
             Command::new(&python)

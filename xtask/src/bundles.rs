@@ -6,6 +6,8 @@ use std::process::Command;
 
 /// The plugin's cargo package.
 pub const PACKAGE: &str = "melodygen";
+/// The CLI's cargo package (binary `melodygen`); it links the engine only.
+pub const CLI_PACKAGE: &str = "melodygen-cli";
 /// The bundle name; must match `bundler.toml` (`[melodygen] name = ...`).
 pub const BUNDLE_NAME: &str = "MelodyGen";
 
@@ -62,6 +64,19 @@ pub fn build_release(root: &Path) -> Result<Bundles> {
     let bundles = Bundles::in_target_dir(&target_dir);
     bundles.check_exist()?;
     Ok(bundles)
+}
+
+/// Builds the release CLI (`target/release/melodygen`): its own package, so this compiles the
+/// engine and the CLI only, not the plugin framework or the GUI.
+pub fn build_release_cli() -> Result<()> {
+    crate::cmd::run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())).args([
+        "build",
+        "--release",
+        "-p",
+        CLI_PACKAGE,
+        "--bin",
+        "melodygen",
+    ]))
 }
 
 /// Bundles the allocation-checking build, which `cargo build` (see `test.rs`) has already

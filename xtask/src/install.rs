@@ -39,6 +39,7 @@ pub fn run(args: Vec<String>) -> Result<()> {
         println!("  {}", path.display());
     }
     println!("Rescan plugins in your DAW to pick it up.\n\n{WEIGHTS_NOTE}");
+    cmd::step("build the release CLI", bundles::build_release_cli)?;
     run_first_generation(&root)
 }
 

@@ -7,8 +7,8 @@
 //! then re-reads the counter and drops whatever the writer overwrote meanwhile. A new take bumps
 //! `take`; a reader that sees it change while copying starts over.
 
-use crate::worker::clip::CaptureAnchor;
-use crate::worker::job::{Melody, Note};
+use melodygen_engine::record::CaptureAnchor;
+use melodygen_engine::record::{Melody, Note};
 use nice_plug::prelude::Enum;
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
 
@@ -99,8 +99,8 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// The melody for a given source.
-    pub fn melody(&self, source: crate::worker::job::MelodySource, sample_rate: u32) -> Melody {
-        use crate::worker::job::MelodySource;
+    pub fn melody(&self, source: melodygen_engine::record::MelodySource, sample_rate: u32) -> Melody {
+        use melodygen_engine::record::MelodySource;
         match source {
             MelodySource::Audio => Melody::Audio {
                 samples: self.audio.clone(),

@@ -12,9 +12,9 @@
 //! computed the way the worker computes the conditioning, so the picture is what the model gets.
 
 use super::capture::{Capture, Snapshot};
-use crate::engine::chroma::{self, ChromaExtractor, N_CHROMA};
-use crate::worker::melody_record::note_events;
-use crate::worker::job::{MelodySource, Note};
+use melodygen_engine::chroma::{self, ChromaExtractor, N_CHROMA};
+use melodygen_engine::record::note_events;
+use melodygen_engine::record::{MelodySource, Note};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -12,8 +12,8 @@ use super::melody_preview::{MelodyPreview, PreviewState, SILENT_MESSAGE};
 use super::params::MelodyGenParams;
 use super::ui_rects;
 use super::SharedState;
-use crate::engine::chroma::{HOP, N_CHROMA, SAMPLE_RATE};
-use crate::worker::job::MelodySource;
+use melodygen_engine::chroma::{HOP, N_CHROMA, SAMPLE_RATE};
+use melodygen_engine::record::MelodySource;
 use nice_plug::prelude::ParamSetter;
 use std::sync::Arc;
 

@@ -8,10 +8,10 @@
 //! other tools shows up). The download itself runs on its own thread (`worker::download`); the
 //! panel reads its progress from atomics.
 
-use crate::engine::checkpoint::download::{format_bytes, FILES_BY_HAND};
-use crate::engine::checkpoint::{looks_like_repo_id, resolve_model, Checkpoint};
+use melodygen_engine::checkpoint::download::{format_bytes, FILES_BY_HAND};
+use melodygen_engine::checkpoint::{looks_like_repo_id, resolve_model, Checkpoint};
 use crate::worker::download::{self, DownloadSnapshot, DownloadState, ModelDownload};
-use crate::worker::job::{GenerationParams, Quant};
+use melodygen_engine::record::{GenerationParams, Quant};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -201,7 +201,7 @@ pub fn show(ui: &mut egui::Ui, params: &mut GenerationParams, check: &mut ModelC
                 egui::Label::new(
                     egui::RichText::new(format!(
                         "Press Download to fetch it from Hugging Face into {}.",
-                        crate::engine::checkpoint::hf_cache_root().display()
+                        melodygen_engine::checkpoint::hf_cache_root().display()
                     ))
                     .weak(),
                 )

@@ -3,7 +3,7 @@
 use super::capture::CaptureMode;
 use super::playback::PreviewMode;
 use super::state::{ClipList, Diagnostics};
-use crate::worker::job::GenerationParams;
+use melodygen_engine::record::GenerationParams;
 use nice_plug::prelude::*;
 use nice_plug_egui::EguiEditorState;
 use parking_lot::RwLock;

@@ -11,8 +11,8 @@
 //! does not restart when the job ends.
 
 use super::playback::PlayableClip;
-use crate::engine::wav::Audio;
-use crate::worker::clip::CaptureAnchor;
+use melodygen_engine::wav::Audio;
+use melodygen_engine::record::CaptureAnchor;
 
 #[derive(Default)]
 pub struct PartialPreview {
@@ -152,7 +152,7 @@ mod tests {
         preview.finished(7);
         assert!(preview.take_continue() && !preview.take_continue());
         let mut done = PlayableClip::from_clip(&crate::worker::clip::Clip {
-            meta: crate::worker::clip::ClipMeta {
+            meta: melodygen_engine::record::ClipMeta {
                 path: Default::default(),
                 settings: Default::default(),
                 model_dir: None,

@@ -4,7 +4,7 @@
 //! metadata already records the prompt each was made with), so it needs no persisted field of
 //! its own and always agrees with the clips the project really has.
 
-use crate::worker::clip::ClipMeta;
+use melodygen_engine::record::ClipMeta;
 
 /// How many past prompts the history menu offers.
 pub const HISTORY_LEN: usize = 10;
@@ -82,7 +82,7 @@ fn shorten(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::worker::job::JobSettings;
+    use melodygen_engine::record::JobSettings;
 
     fn clip(prompt: &str) -> ClipMeta {
         ClipMeta {
@@ -93,7 +93,7 @@ mod tests {
             sample_rate: 48_000,
             frames: 48_000,
             model_rate: 32_000,
-            anchor: crate::worker::clip::CaptureAnchor::default(),
+            anchor: melodygen_engine::record::CaptureAnchor::default(),
             created: "2026-01-01T00:00:00Z".into(),
             melody: None,
         }

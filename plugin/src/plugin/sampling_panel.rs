@@ -4,7 +4,7 @@
 //! `GenerationParams` in place. Producers rarely need these, so the editor keeps them in a
 //! section that is closed by default; the tooltips say what each does to the music.
 
-use crate::worker::job::GenerationParams;
+use melodygen_engine::record::GenerationParams;
 
 /// Temperature range offered: below 0.1 MusicGen loops one idea, above 2 it falls apart.
 pub const TEMPERATURE_RANGE: std::ops::RangeInclusive<f32> = 0.1..=2.0;

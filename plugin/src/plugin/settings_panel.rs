@@ -5,7 +5,7 @@
 //! project use. The tooltips speak in musical terms, not ML ones. (The melody source is chosen
 //! in the melody view, next to what it captured.)
 
-use crate::worker::job::{ClipLength, GenerationParams};
+use melodygen_engine::record::{ClipLength, GenerationParams};
 
 /// Longest clip the engine generates in one pass.
 pub const MAX_SECONDS: f32 = 30.0;

@@ -4,7 +4,7 @@
 //! These are `#[persist]` fields of [`super::params::MelodyGenParams`]. None of them is touched on
 //! the audio thread.
 
-use crate::worker::clip::ClipMeta;
+use melodygen_engine::record::ClipMeta;
 use crate::worker::progress::Progress;
 use nice_plug::params::persist::PersistentField;
 use parking_lot::{Mutex, RwLock};
@@ -151,8 +151,8 @@ impl<'a> PersistentField<'a, DiagnosticsReport> for Diagnostics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::worker::clip::CaptureAnchor;
-    use crate::worker::job::JobSettings;
+    use melodygen_engine::record::CaptureAnchor;
+    use melodygen_engine::record::JobSettings;
 
     #[test]
     fn loading_a_clip_list_flags_a_reload_and_round_trips() {

@@ -1,9 +1,9 @@
 //! A generated clip: stereo audio at the host rate plus everything needed to reproduce it, saved
 //! as a 32-bit float WAV with a JSON sidecar of the same name (`clip.wav` + `clip.json`).
 
-use super::job::{JobError, JobSettings};
-use crate::engine::wav::{self, Audio};
-use serde::{Deserialize, Serialize};
+use super::job::JobError;
+use melodygen_engine::record::ClipMeta;
+use melodygen_engine::wav::{self, Audio};
 use std::path::{Path, PathBuf};
 
 /// Environment variable that overrides the clip folder (the tests use it).
@@ -19,58 +19,6 @@ pub fn default_clip_dir() -> PathBuf {
         .unwrap_or_else(std::env::temp_dir)
         .join("MelodyGen")
         .join("clips")
-}
-
-/// Where the captured melody began on the host timeline, so the clip can be played against the
-/// material it was made from.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
-pub struct CaptureAnchor {
-    /// Host position in seconds (always known when the host reports a position).
-    pub seconds: Option<f64>,
-    /// Host position in quarter notes, when reported.
-    pub beats: Option<f64>,
-    /// Bar number, when reported.
-    pub bar: Option<i32>,
-    /// Tempo at the capture start, when reported.
-    pub tempo: Option<f64>,
-}
-
-/// Everything stored beside a clip.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClipMeta {
-    /// The WAV file.
-    pub path: PathBuf,
-    pub settings: JobSettings,
-    /// The folder the model was loaded from (the resolved form of `settings.model`).
-    pub model_dir: Option<PathBuf>,
-    pub seconds: f32,
-    /// Sample rate of the WAV file (the host rate when it was made).
-    pub sample_rate: u32,
-    pub frames: u64,
-    /// Rate the model generated at.
-    pub model_rate: u32,
-    pub anchor: CaptureAnchor,
-    /// Creation time, RFC 3339 UTC.
-    pub created: String,
-    /// The melody the model followed, frame by frame (melody models with a melody only), so
-    /// the clip can be made again without the capture it came from. Absent in clips made
-    /// before it was recorded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub melody: Option<super::melody_record::MelodyRecord>,
-}
-
-impl ClipMeta {
-    /// The sidecar file next to the WAV.
-    pub fn sidecar_path(&self) -> PathBuf {
-        self.path.with_extension("json")
-    }
-
-    /// Writes this metadata as the sidecar beside its WAV: when the clip is saved, and again
-    /// when the library renames it.
-    pub fn write_sidecar(&self) -> std::io::Result<()> {
-        let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(self.sidecar_path(), json)
-    }
 }
 
 /// A clip ready to be played: stereo at [`Audio::sample_rate`].
@@ -133,7 +81,7 @@ pub fn resample(audio: &Audio, rate: u32) -> Result<Audio, String> {
             channels: audio.channels.clone(),
         });
     }
-    let channels = crate::engine::resample::resample(&audio.channels, audio.sample_rate, rate)
+    let channels = melodygen_engine::resample::resample(&audio.channels, audio.sample_rate, rate)
         .map_err(|e| e.to_string())?;
     Ok(Audio {
         sample_rate: rate,
@@ -144,6 +92,7 @@ pub fn resample(audio: &Audio, rate: u32) -> Result<Audio, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use melodygen_engine::record::{CaptureAnchor, JobSettings};
 
     fn sine(rate: u32, hz: f32, secs: f32) -> Vec<f32> {
         (0..(rate as f32 * secs) as usize)
@@ -190,7 +139,7 @@ mod tests {
                 path: PathBuf::new(),
                 settings: JobSettings {
                     prompt: "piano".into(),
-                    params: crate::worker::job::GenerationParams {
+                    params: melodygen_engine::record::GenerationParams {
                         seed: 42,
                         ..Default::default()
                     },

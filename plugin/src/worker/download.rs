@@ -8,7 +8,7 @@
 //! `OnceLock`s, so drawing a frame never waits on the download thread; the one lock (the list)
 //! is held for a lookup only and the GUI only try-locks it.
 
-use crate::engine::checkpoint::download::{self, DownloadError, DownloadProgress, Hub};
+use melodygen_engine::checkpoint::download::{self, DownloadError, DownloadProgress, Hub};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};

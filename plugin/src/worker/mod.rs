@@ -13,13 +13,13 @@ pub mod clip;
 pub mod device;
 pub mod download;
 pub mod job;
-pub mod melody_record;
 pub mod models;
 mod musicgen_backend;
 mod partial;
 pub mod progress;
 
-use clip::{Clip, ClipMeta};
+use clip::Clip;
+use melodygen_engine::record::{ClipMeta, Melody, MelodyRecord};
 use job::{Job, JobError, WorkerToInstance};
 use models::{catch, Backend, EngineStep, ModelCache, ModelError, ModelRequest};
 use progress::Stage;
@@ -273,11 +273,11 @@ fn run_job(cache: &mut ModelCache, job: &Job) -> Result<Clip, JobError> {
     // A melody model gets the melody as its exact conditioning, computed here once, so the
     // clip records what the model followed (and a replayed record stays as it is).
     let recorded = if model.takes_melody() {
-        melody_record::MelodyRecord::capture(&job.melody).map_err(JobError::Generation)?
+        MelodyRecord::capture(&job.melody).map_err(JobError::Generation)?
     } else {
         None
     };
-    let conditioning = recorded.clone().map(job::Melody::Recorded);
+    let conditioning = recorded.clone().map(Melody::Recorded);
     let req = ModelRequest {
         settings: &job.settings,
         seconds: job.seconds,
@@ -340,11 +340,11 @@ fn run_job(cache: &mut ModelCache, job: &Job) -> Result<Clip, JobError> {
 
 #[cfg(test)]
 mod tests {
-    use super::job::{GenerationParams, JobSettings, Melody};
+    use melodygen_engine::record::{GenerationParams, JobSettings, Melody};
     use super::models::fake::FakeBackend;
     use super::progress::Progress;
     use super::*;
-    use crate::engine::wav::Audio;
+    use melodygen_engine::wav::Audio;
     use crossbeam_channel::Receiver;
     use std::sync::atomic::AtomicU32;
 

@@ -2,8 +2,9 @@
 //! the worker drives an engine. The traits keep the worker testable without real weights; the
 //! MusicGen engine implements them in `musicgen_backend.rs`.
 
-use super::job::{JobError, JobSettings, Melody, Quant};
-use crate::engine::wav::Audio;
+use melodygen_engine::record::{JobSettings, Melody, Quant};
+use super::job::JobError;
+use melodygen_engine::wav::Audio;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -1,14 +1,13 @@
 //! The worker's engine: MusicGen on Candle, through the engine's facade. Turns the captured
-//! melody into the one-hot chroma MusicGen-Melody takes, and the job's settings into a
-//! [`GenerationRequest`].
+//! melody into the one-hot chroma MusicGen-Melody takes, and the job's settings into the engine's
+//! request (through `JobSettings::request`, the one constructor the CLI uses too).
 
-use super::job::{Melody, Quant};
 use super::models::{Backend, EngineStep, Model, ModelError, ModelRequest};
-use crate::engine::checkpoint::resolve_model;
-use super::melody_record::MelodyRecord;
-use crate::engine::error::EngineError;
-use crate::engine::musicgen::{max_new_tokens_for_seconds, GenerationRequest, LoadOptions, MusicGen, Prompt, StreamConfig};
-use crate::engine::wav::Audio;
+use melodygen_engine::checkpoint::resolve_model;
+use melodygen_engine::error::EngineError;
+use melodygen_engine::record::{Melody, MelodyRecord, Quant};
+use melodygen_engine::musicgen::{LoadOptions, MusicGen, StreamConfig};
+use melodygen_engine::wav::Audio;
 use candle_core::DType;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -29,7 +28,7 @@ impl Backend for MusicGenBackend {
         // Inside a DAW the machine is shared with the host's audio and GUI threads: candle's
         // spinning pool gets half the cores (see `threads`). The CLI and the benchmark leave it
         // at candle's default, every core.
-        crate::engine::musicgen::threads::configure_cpu_pool();
+        melodygen_engine::musicgen::threads::configure_cpu_pool();
         let model = MusicGen::load_with(dir, &super::device::select(), &LoadOptions { dtype: DType::F32, quant })
             .map_err(|e| e.to_string())?;
 
@@ -79,19 +78,8 @@ impl MusicGenModel {
         } else {
             None
         };
-        let p = &req.settings.params;
-        let request = GenerationRequest {
-            text: Prompt::Text(req.settings.prompt.clone()),
-            max_new_tokens: max_new_tokens_for_seconds(req.seconds as f64)
-                .map_err(|e| failed(e.to_string()))?,
-            seed: p.seed,
-            top_k: p.top_k,
-            top_p: p.top_p,
-            temperature: p.temperature,
-            guidance: p.guidance,
-            greedy: p.greedy,
-        };
-        let mut on_step = |s: crate::engine::musicgen::Progress| {
+        let request = req.settings.request(req.seconds).map_err(|e| failed(e.to_string()))?;
+        let mut on_step = |s: melodygen_engine::musicgen::Progress| {
             progress(EngineStep::Generating {
                 step: s.step as u32,
                 total: s.total as u32,

@@ -11,8 +11,8 @@
 
 use super::clip;
 use super::job::{Job, WorkerToInstance};
-use crate::engine::resample::StreamResampler;
-use crate::engine::wav::Audio;
+use melodygen_engine::resample::StreamResampler;
+use melodygen_engine::wav::Audio;
 use std::sync::atomic::Ordering;
 
 pub(super) struct PartialSender<'j> {

@@ -12,7 +12,7 @@ use super::params::MelodyGenParams;
 use super::playback::{PlayState, PreviewMode};
 use super::ui_rects;
 use super::SharedState;
-use crate::worker::clip::ClipMeta;
+use melodygen_engine::record::ClipMeta;
 use nice_plug::prelude::ParamSetter;
 use nice_plug_egui::widgets::ParamSlider;
 pub use peaks::{Peaks, PEAK_BUCKETS};

@@ -12,9 +12,9 @@ pub mod panel;
 pub mod service;
 
 use crate::plugin::params::MelodyGenParams;
-use crate::worker::clip::ClipMeta;
-use crate::worker::job::MelodySource;
-use crate::worker::melody_record::MelodyRecord;
+use melodygen_engine::record::ClipMeta;
+use melodygen_engine::record::MelodySource;
+use melodygen_engine::record::MelodyRecord;
 use crossbeam_channel::{Receiver, Sender};
 use ops::Trashed;
 use parking_lot::Mutex;
@@ -127,8 +127,8 @@ pub fn use_settings_again(params: &MelodyGenParams, meta: &ClipMeta) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::worker::clip::CaptureAnchor;
-    use crate::worker::job::{ClipLength, GenerationParams, JobSettings};
+    use melodygen_engine::record::CaptureAnchor;
+    use melodygen_engine::record::{ClipLength, GenerationParams, JobSettings};
 
     #[test]
     fn use_settings_again_copies_prompt_and_settings_with_the_seed_locked() {

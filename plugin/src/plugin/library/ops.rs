@@ -3,7 +3,7 @@
 //! thread); each one updates the project's [`ClipList`], which is saved with the project.
 
 use crate::plugin::state::ClipList;
-use crate::worker::clip::ClipMeta;
+use melodygen_engine::record::ClipMeta;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -251,9 +251,10 @@ pub fn prepare_clip_dir(text: &str) -> Result<PathBuf, LibraryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::wav::{self, Audio};
-    use crate::worker::clip::{CaptureAnchor, Clip};
-    use crate::worker::job::{GenerationParams, JobSettings};
+    use melodygen_engine::wav::{self, Audio};
+    use melodygen_engine::record::CaptureAnchor;
+use crate::worker::clip::Clip;
+    use melodygen_engine::record::{GenerationParams, JobSettings};
 
     /// A clip saved the way the worker saves it (WAV + sidecar), listed in `clips`.
     fn saved_clip(dir: &Path, job: u64, clips: &ClipList) -> ClipMeta {

@@ -72,8 +72,9 @@ pub fn apply(command: LibraryCommand, params: &MelodyGenParams, shared: &SharedS
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::worker::clip::{CaptureAnchor, Clip, ClipMeta};
-    use crate::worker::job::JobSettings;
+    use melodygen_engine::record::{CaptureAnchor, ClipMeta};
+use crate::worker::clip::Clip;
+    use melodygen_engine::record::JobSettings;
     use std::path::{Path, PathBuf};
 
     fn clip_in(dir: &Path, params: &MelodyGenParams) -> ClipMeta {
@@ -90,7 +91,7 @@ mod tests {
                 created: "2026-01-01T00:00:00Z".into(),
                 melody: None,
             },
-            audio: crate::engine::wav::Audio { sample_rate: 48_000, channels: vec![vec![0.1; 4]; 2] },
+            audio: melodygen_engine::wav::Audio { sample_rate: 48_000, channels: vec![vec![0.1; 4]; 2] },
         };
         clip.save(dir, 5).unwrap();
         params.clips.push(clip.meta.clone());

@@ -1,0 +1,101 @@
+//! The engine's error type.
+//!
+//! One enum for the whole engine so callers (CLI, plugin) can match on what went wrong and
+//! show a producer a sentence that names the file, tensor or setting at fault. Variants carry
+//! the facts (paths, names, shapes) rather than pre-formatted strings where it helps matching.
+//! The enum is `#[non_exhaustive]`: other engine modules add their own variants here.
+use std::path::PathBuf;
+
+/// Everything that can go wrong inside the engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// A model argument named a local folder that does not exist (or is not a folder).
+    #[error("model folder {path} does not exist or is not a folder")]
+    ModelFolderMissing { path: PathBuf },
+
+    /// A Hugging Face repo id was given but no snapshot of it is in the local HF cache.
+    #[error(
+        "model {repo} is not in the Hugging Face cache (looked in {looked_in}); download it first, \
+         e.g. `huggingface-cli download {repo}`, or pass the path of a folder holding \
+         config.json, the model.safetensors file(s) and tokenizer.json"
+    )]
+    ModelNotInCache { repo: String, looked_in: PathBuf },
+
+    /// A file every checkpoint needs is absent from the model folder.
+    #[error("{what} not found: expected {path}")]
+    MissingFile { what: &'static str, path: PathBuf },
+
+    /// Neither `model.safetensors` nor `model.safetensors.index.json` is in the model folder.
+    #[error("no weights in {dir}: expected model.safetensors or model.safetensors.index.json")]
+    MissingWeights { dir: PathBuf },
+
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io { path: PathBuf, #[source] source: std::io::Error },
+
+    /// A JSON file (config, generation config, shard index) is malformed or misses a field.
+    #[error("invalid JSON in {path}: {source}")]
+    Json { path: PathBuf, #[source] source: serde_json::Error },
+
+    /// config.json names a model family this engine does not implement.
+    #[error("unsupported model_type {found:?} in {path} (supported: \"musicgen\", \"musicgen_melody\")")]
+    UnknownModelType { found: String, path: PathBuf },
+
+    /// config.json is well-formed but asks for something this engine does not implement.
+    #[error("unsupported setting in {path}: {reason}")]
+    UnsupportedConfig { path: PathBuf, reason: String },
+
+    /// A safetensors file is truncated or not a safetensors file at all.
+    #[error("corrupt or truncated weights file {path}: {reason}")]
+    CorruptWeights { path: PathBuf, reason: String },
+
+    /// A tensor the model needs is in none of the weight files.
+    #[error("tensor {name} (expected shape {expected:?}) is missing from the checkpoint")]
+    MissingTensor { name: String, expected: Vec<usize> },
+
+    /// A tensor exists but has the wrong shape (usually: config.json does not match the weights).
+    #[error("tensor {name} has shape {actual:?}, expected {expected:?}")]
+    TensorShape { name: String, expected: Vec<usize>, actual: Vec<usize> },
+
+    /// Audio codes handed to a codec are malformed (wrong rank, count or range).
+    #[error("invalid audio codes: {0}")]
+    InvalidCodes(String),
+
+    /// The caller cancelled a generation; no partial audio is returned.
+    #[error("generation cancelled")]
+    Cancelled,
+
+    /// The prompt (plus, for melody models, the chroma prefix) and the requested length do not fit
+    /// the decoder's position table.
+    #[error(
+        "the prompt has {prompt_tokens} tokens; with the conditioning prefix ({prefix_positions} positions) \
+         and {new_tokens} new tokens the decoder needs {needed} positions, but the model's position table \
+         holds {limit}; shorten the prompt or the duration"
+    )]
+    SequenceTooLong { prompt_tokens: usize, prefix_positions: usize, new_tokens: usize, needed: usize, limit: usize },
+
+    /// A generation setting or input is out of range (the message names it).
+    #[error("invalid generation request: {0}")]
+    InvalidRequest(String),
+
+    /// tokenizer.json could not be loaded.
+    #[error("cannot load the tokenizer {path}: {reason}")]
+    Tokenizer { path: PathBuf, reason: String },
+
+    /// A weight dtype the chosen device cannot run (half precision on the CPU).
+    #[error("dtype {dtype} is not supported on {device} (use f32 on the CPU; f16/bf16 need a GPU)")]
+    UnsupportedDtype { dtype: String, device: String },
+
+    /// A weight format the chosen device or dtype cannot run.
+    #[error("cannot load the decoder as {quant:#}: {reason}")]
+    UnsupportedQuant { quant: crate::musicgen::Quant, reason: String },
+
+    /// A quantization name that is not one of f32, q8_0, q4k.
+    #[error(transparent)]
+    UnknownQuant(#[from] crate::musicgen::UnknownQuant),
+
+    /// A tensor operation failed (device, dtype, out of memory...).
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
