@@ -141,7 +141,7 @@ pub fn show(ui: &mut egui::Ui, params: &mut GenerationParams, check: &mut ModelC
     ui.horizontal(|ui| {
         ui.label("Model");
         let field = ui.add(egui::TextEdit::singleline(&mut params.model).desired_width(f32::INFINITY));
-        super::ui_rects::record(ui.ctx(), "model_field", field.rect);
+        crate::editor::ui_rects::record(ui.ctx(), "model_field", field.rect);
         field.on_hover_text(
                 "Which MusicGen model makes the music. A melody model (facebook/musicgen-melody, \
                  the default) follows the melody of your track; the others only follow the text. \
@@ -169,7 +169,7 @@ pub fn show(ui: &mut egui::Ui, params: &mut GenerationParams, check: &mut ModelC
                     "Fetch this model from Hugging Face into its usual folder on this computer \
                      (once; several GB for the larger models). You can keep working meanwhile.",
                 );
-                super::ui_rects::record(ui.ctx(), "model_download", button.rect);
+                crate::editor::ui_rects::record(ui.ctx(), "model_download", button.rect);
                 if button.clicked() {
                     check.start_download(&spec);
                 }
@@ -234,7 +234,7 @@ fn show_download(ui: &mut egui::Ui, repo: &str, d: &DownloadSnapshot, status: &M
                         .desired_width((ui.available_width() - 80.0).max(120.0)),
                 );
                 let cancel = ui.add_enabled(d.state != DownloadState::Cancelling, egui::Button::new("Cancel"));
-                super::ui_rects::record(ui.ctx(), "model_cancel", cancel.rect);
+                crate::editor::ui_rects::record(ui.ctx(), "model_cancel", cancel.rect);
                 if cancel.on_hover_text("Stop the download. What is fully downloaded is kept for next time.").clicked() {
                     check.cancel_download();
                 }

@@ -109,7 +109,7 @@ fn length(ui: &mut egui::Ui, settings: &mut GenerationParams, host: HostTempo) {
                 .selectable_value(&mut want_bars, true, "bars")
                 .on_hover_text("Length in bars of the song, at the host's tempo.")
                 .on_disabled_hover_text("Bars need a tempo from the host: start the transport, or use seconds.");
-            super::ui_rects::record(ui.ctx(), "length_bars", bars.rect);
+            crate::editor::ui_rects::record(ui.ctx(), "length_bars", bars.rect);
         });
         if want_bars != in_bars {
             settings.length = match (want_bars, bar) {

@@ -2,16 +2,16 @@
 //! audition, rename, delete (with undo), reveal, or make again with the same settings, and the
 //! folder new clips go to.
 //!
-//! Threads: the editor ([`panel`]) only reads the project's clip list and sends a
+//! Threads: the editor (`crate::editor::library_panel`) only reads the project's clip list and sends a
 //! [`LibraryCommand`] for anything that touches the disk or the audio; the per-instance
 //! dispatcher thread carries it out ([`service`], on top of the file operations in [`ops`]) and
 //! reports back through [`LibraryShared`]. The audio thread only plays what it is handed.
 
 pub mod ops;
-pub mod panel;
+
 pub mod service;
 
-use crate::plugin::params::MelodyGenParams;
+use crate::params::MelodyGenParams;
 use melodygen_engine::record::ClipMeta;
 use melodygen_engine::record::MelodySource;
 use melodygen_engine::record::MelodyRecord;
@@ -64,7 +64,7 @@ impl Default for LibraryShared {
             trashed: Mutex::new(Vec::new()),
             message: Mutex::new(String::new()),
             loading: Mutex::new(None),
-            reveal: crate::plugin::drag::reveal_in_file_manager,
+            reveal: crate::editor::drag::reveal_in_file_manager,
         }
     }
 }

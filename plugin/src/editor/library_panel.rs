@@ -6,17 +6,17 @@
 //!
 //! GUI thread only. Everything that touches the disk or the audio is sent to the dispatcher as a
 //! [`LibraryCommand`]; what must outlive the editor window (undo list, messages) lives in
-//! [`super::LibraryShared`], not here.
+//! [`crate::dispatch::library::LibraryShared`], not here.
 
-use super::ops::display_name;
-use super::{use_settings_again, LibraryCommand};
-use crate::plugin::drag::handle::DragHandles;
-use crate::plugin::params::MelodyGenParams;
-use crate::plugin::SharedState;
+use crate::dispatch::library::ops::display_name;
+use crate::dispatch::library::{use_settings_again, LibraryCommand};
+use crate::editor::drag::handle::DragHandles;
+use crate::params::MelodyGenParams;
+use crate::shared::SharedState;
 use melodygen_engine::record::ClipMeta;
 use crate::worker::clip::default_clip_dir;
 use raw_window_handle::HasWindowHandle;
-use crate::plugin::ui_rects;
+use crate::editor::ui_rects;
 use std::path::PathBuf;
 
 /// Height kept free under the rows for the drag outcome message, in points.

@@ -16,11 +16,20 @@
 //! ```
 //!
 //! Each panel is drawn by its own module; the comments marked "SLOT" are where another panel
-//! plugs in. Widgets the GUI tests click are recorded with [`super::ui_rects::record`].
+//! plugs in. Widgets the GUI tests click are recorded with [`crate::editor::ui_rects::record`].
 
-use super::params::MelodyGenParams;
-use super::ui_rects;
-use super::SharedState;
+pub mod clip_view;
+pub mod drag;
+pub mod library_panel;
+pub mod melody_view;
+pub mod model_panel;
+pub mod prompt_panel;
+pub mod sampling_panel;
+pub mod settings_panel;
+pub mod ui_rects;
+
+use crate::params::MelodyGenParams;
+use crate::shared::SharedState;
 use crate::worker::progress::{ProgressSnapshot, Stage};
 use nice_plug::context::gui::GuiContext;
 use nice_plug_egui::widgets::ParamSlider;
@@ -41,14 +50,14 @@ pub struct EditorApp {
     params: Arc<MelodyGenParams>,
     shared: Arc<SharedState>,
     gui: Option<GuiContext>,
-    /// The clips' drag handles (drag a clip into the DAW; see `super::drag`).
-    drag: super::drag::handle::DragHandles,
+    /// The clips' drag handles (drag a clip into the DAW; see `crate::editor::drag`).
+    drag: crate::editor::drag::handle::DragHandles,
     /// The model text's last resolution, so the filesystem is only asked when the text changes.
-    model_check: super::model_panel::ModelCheck,
+    model_check: crate::editor::model_panel::ModelCheck,
     /// What is being typed in the library (a rename, the clip folder).
-    library: super::library::panel::LibraryUi,
-    /// The melody view's last preview (see `super::melody_view`).
-    melody: super::melody_view::MelodyView,
+    library: crate::editor::library_panel::LibraryUi,
+    /// The melody view's last preview (see `crate::editor::melody_view`).
+    melody: crate::editor::melody_view::MelodyView,
     /// The last widget rectangles written for the GUI tests (see `ui_rects`).
     rects_written: Option<std::collections::BTreeMap<String, [f32; 4]>>,
 }
@@ -117,7 +126,7 @@ impl EditorApp {
             ui.add_space(12.0);
             // SLOT (model): the model status chip (model · device · quant · ready/missing).
             let settings = self.params.settings.read();
-            super::model_panel::status_chip(ui, &settings, &mut self.model_check);
+            crate::editor::model_panel::status_chip(ui, &settings, &mut self.model_check);
         });
     }
 
@@ -129,10 +138,10 @@ impl EditorApp {
         {
             let mut prompt = params.prompt.write();
             // Derived each frame from the clip list (a handful of entries), never persisted.
-            let history = params.clips.with(|clips| super::prompt_panel::prompt_history(clips, super::prompt_panel::HISTORY_LEN));
+            let history = params.clips.with(|clips| crate::editor::prompt_panel::prompt_history(clips, crate::editor::prompt_panel::HISTORY_LEN));
             ui.horizontal(|ui| {
                 ui.strong("Prompt");
-                super::prompt_panel::show_menus(ui, &mut prompt, &history);
+                crate::editor::prompt_panel::show_menus(ui, &mut prompt, &history);
             });
             let response = ui
                 .add(
@@ -156,11 +165,11 @@ impl EditorApp {
         ui.add_space(4.0);
         {
             let mut settings = params.settings.write();
-            super::settings_panel::show(ui, &mut settings, self.host_tempo());
+            crate::editor::settings_panel::show(ui, &mut settings, self.host_tempo());
             egui::CollapsingHeader::new("Advanced").default_open(false).show(ui, |ui| {
                 // SLOT (model): the model panel with Download replaces this call.
-                super::model_panel::show(ui, &mut settings, &mut self.model_check);
-                super::sampling_panel::show(ui, &mut settings);
+                crate::editor::model_panel::show(ui, &mut settings, &mut self.model_check);
+                crate::editor::sampling_panel::show(ui, &mut settings);
             });
         }
         egui::Grid::new("levels").num_columns(2).show(ui, |ui| {
@@ -210,8 +219,8 @@ impl EditorApp {
     }
 
     /// The tempo and time signature the host last reported (for lengths in bars).
-    fn host_tempo(&self) -> super::settings_panel::HostTempo {
-        super::settings_panel::HostTempo { bpm: self.shared.host_time().tempo, time_sig: self.shared.time_signature() }
+    fn host_tempo(&self) -> crate::editor::settings_panel::HostTempo {
+        crate::editor::settings_panel::HostTempo { bpm: self.shared.host_time().tempo, time_sig: self.shared.time_signature() }
     }
 
     /// The melody view, then the current clip view.
@@ -219,7 +228,7 @@ impl EditorApp {
         let setter = gui.param_setter();
         self.melody.show(ui, &self.params, &self.shared, &setter);
         ui.separator();
-        super::clip_view::show(ui, &self.params, &self.shared, &setter);
+        crate::editor::clip_view::show(ui, &self.params, &self.shared, &setter);
     }
 
     /// The clip library: scrolling rows, newest first, each starting with its drag handle.
@@ -228,7 +237,7 @@ impl EditorApp {
         let top = ui.max_rect();
         ui_rects::record(ui.ctx(), "library", top);
         // SLOT (library): the library panel.
-        super::library::panel::show(ui, &mut self.library, &params, &self.shared, &mut self.drag, frame.baseview_window());
+        crate::editor::library_panel::show(ui, &mut self.library, &params, &self.shared, &mut self.drag, frame.baseview_window());
     }
 }
 

@@ -1,7 +1,7 @@
 //! What the project saves besides parameters: the generation settings, the clip folder, the list
 //! of clips (paths + metadata; the audio stays in the files) and a read-only diagnostics report.
 //!
-//! These are `#[persist]` fields of [`super::params::MelodyGenParams`]. None of them is touched on
+//! These are `#[persist]` fields of [`crate::params::MelodyGenParams`]. None of them is touched on
 //! the audio thread.
 
 use melodygen_engine::record::ClipMeta;

@@ -10,7 +10,7 @@
 //! (the pieces concatenate to it bit for bit), handed over with `continues` so the preview
 //! does not restart when the job ends.
 
-use super::playback::PlayableClip;
+use crate::audio::playback::PlayableClip;
 use melodygen_engine::wav::Audio;
 use melodygen_engine::record::CaptureAnchor;
 
@@ -95,7 +95,7 @@ impl PartialPreview {
 
 #[cfg(test)]
 mod tests {
-    use super::super::playback::{player, PreviewMode, TransportView};
+    use crate::audio::playback::{player, PreviewMode, TransportView};
     use super::*;
 
     fn tone(range: std::ops::Range<usize>) -> Vec<f32> {
@@ -111,7 +111,7 @@ mod tests {
 
     /// Renders `blocks` blocks of `len` frames in "Play now" as process() does; returns the
     /// left channel heard.
-    fn render(p: &mut super::super::playback::Player, blocks: usize, len: usize) -> Vec<f32> {
+    fn render(p: &mut crate::audio::playback::Player, blocks: usize, len: usize) -> Vec<f32> {
         let mut out = Vec::new();
         for _ in 0..blocks {
             p.poll();

@@ -2,7 +2,7 @@
 //! folder. They touch the disk, so they run on the dispatcher thread (never the GUI or audio
 //! thread); each one updates the project's [`ClipList`], which is saved with the project.
 
-use crate::plugin::state::ClipList;
+use crate::state::ClipList;
 use melodygen_engine::record::ClipMeta;
 use std::io;
 use std::path::{Path, PathBuf};

@@ -11,7 +11,7 @@
 //! The chroma is the engine's own (`ChromaExtractor` for audio, `chroma_from_notes` for MIDI),
 //! computed the way the worker computes the conditioning, so the picture is what the model gets.
 
-use super::capture::{Capture, Snapshot};
+use crate::audio::capture::{Capture, Snapshot};
 use melodygen_engine::chroma::{self, ChromaExtractor, N_CHROMA};
 use melodygen_engine::record::note_events;
 use melodygen_engine::record::{MelodySource, Note};
@@ -209,7 +209,7 @@ impl PreviewMaker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::capture::HostTime;
+    use crate::audio::capture::HostTime;
 
     fn sine(freq: f32, rate: u32, seconds: f32, amp: f32) -> Vec<f32> {
         (0..(rate as f32 * seconds) as usize)

@@ -9,16 +9,22 @@
 //! - reopens the newest clip from its file after a project load;
 //! - re-resamples the playing clip when the host's sample rate changed;
 //! - carries out the library's commands from the editor (audition, rename, delete, undo,
-//!   reveal, clip folder; see `super::library`) and publishes the current clip's waveform.
+//!   reveal, clip folder; see `crate::dispatch::library`) and publishes the current clip's waveform.
 //!
 //! It runs whether or not the editor is open, so automation alone can start a job.
 
-use super::capture::HostTime;
-use super::clip_view::{CurrentClip, Peaks, PEAK_BUCKETS};
-use super::library::{self, LibraryCommand};
-use super::params::MelodyGenParams;
-use super::playback::{PlayableClip, PlayerRemote};
-use super::SharedState;
+pub mod current_clip;
+pub mod library;
+pub mod melody_preview;
+mod partial_preview;
+pub mod peaks;
+
+use crate::audio::capture::HostTime;
+use crate::dispatch::current_clip::{CurrentClip, Peaks, PEAK_BUCKETS};
+use library::LibraryCommand;
+use crate::params::MelodyGenParams;
+use crate::audio::playback::{PlayableClip, PlayerRemote};
+use crate::shared::SharedState;
 use crate::worker::clip::{self, Clip};
 use melodygen_engine::record::{GenerationParams, JobSettings, Melody, MelodySource};
 use crate::worker::job::{Job, JobError, WorkerToInstance};
@@ -117,8 +123,8 @@ struct State {
     /// A prepared clip the audio thread's ring had no room for; retried every tick, and
     /// replaced by anything newer.
     pending: Option<Box<PlayableClip>>,
-    /// The clip being generated, previewed as it grows (see `super::partial_preview`).
-    partial: super::partial_preview::PartialPreview,
+    /// The clip being generated, previewed as it grows (see `crate::dispatch::partial_preview`).
+    partial: crate::dispatch::partial_preview::PartialPreview,
     /// Commands from the editor's library panel.
     library: Receiver<LibraryCommand>,
     /// Last id given to a current clip (its `PlayableClip`s carry it, so the editor can tell
@@ -126,8 +132,8 @@ struct State {
     clip_ids: u64,
     /// Whether the current clip is an audition (played at once whatever the preview mode).
     audition: bool,
-    /// Makes the melody view's preview of the capture (see `super::melody_preview`).
-    preview: super::melody_preview::PreviewMaker,
+    /// Makes the melody view's preview of the capture (see `crate::dispatch::melody_preview`).
+    preview: crate::dispatch::melody_preview::PreviewMaker,
     seen_generate: u64,
     seen_cancel: u64,
 }
@@ -220,7 +226,7 @@ impl State {
         };
         // Silent audio is no melody (see `melody_preview::SILENCE_PEAK`): the prompt alone.
         let silent = matches!(&melody, Melody::Audio { samples, .. }
-            if !samples.is_empty() && super::melody_preview::is_silent(samples));
+            if !samples.is_empty() && crate::dispatch::melody_preview::is_silent(samples));
         let melody = if silent { Melody::None } else { melody };
         // A melody recalled from a clip replaces the capture until the producer clears it
         // (the melody view says which); the melody source "none" still means text only.
@@ -252,7 +258,7 @@ impl State {
             progress: self.shared.progress.clone(),
             reply: self.tx.clone(),
         };
-        self.shared.set_message(if silent { super::melody_preview::SILENT_MESSAGE } else { "" });
+        self.shared.set_message(if silent { crate::dispatch::melody_preview::SILENT_MESSAGE } else { "" });
         let id = self.worker.submit(job);
         // Job 0 is never sent: the pieces of a job that is not previewed are dropped.
         self.partial.start(if preview_partials { id } else { 0 }, &anchor);

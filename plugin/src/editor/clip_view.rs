@@ -6,62 +6,16 @@
 //! the editor only reads that and the playback atomics ([`PlayState`]), so drawing costs the
 //! same for a 1 s or a 30 s clip and never waits on the disk.
 
-pub mod peaks;
-
-use super::params::MelodyGenParams;
-use super::playback::{PlayState, PreviewMode};
-use super::ui_rects;
-use super::SharedState;
-use melodygen_engine::record::ClipMeta;
+use crate::params::MelodyGenParams;
+use crate::audio::playback::{PlayState, PreviewMode};
+use crate::editor::ui_rects;
+use crate::shared::SharedState;
 use nice_plug::prelude::ParamSetter;
 use nice_plug_egui::widgets::ParamSlider;
-pub use peaks::{Peaks, PEAK_BUCKETS};
-use std::path::Path;
-use std::sync::Arc;
+use crate::dispatch::current_clip::CurrentClip;
 
 /// Height of the waveform strip, in points.
 const WAVEFORM_HEIGHT: f32 = 64.0;
-
-/// The clip the instance plays now, as the dispatcher published it.
-#[derive(Debug, Clone)]
-pub struct CurrentClip {
-    /// The id its [`super::playback::PlayableClip`]s carry; [`PlayState::clip_id`] equal to it
-    /// means the audio thread holds this clip.
-    pub id: u64,
-    pub meta: ClipMeta,
-    pub peaks: Arc<Peaks>,
-    /// Made current by an audition (Play in the library) rather than by a generation or a load.
-    pub audition: bool,
-}
-
-impl SharedState {
-    /// The current clip, if any. GUI thread: a short lock that only guards a pointer swap.
-    pub fn current_clip(&self) -> Option<Arc<CurrentClip>> {
-        self.current_clip.lock().clone()
-    }
-
-    /// Publishes a new current clip. Dispatcher thread.
-    pub fn set_current_clip(&self, clip: CurrentClip) {
-        *self.current_clip.lock() = Some(Arc::new(clip));
-    }
-
-    /// Follows a rename of the current clip's file.
-    pub fn update_current_clip(&self, old: &Path, new: &Path) {
-        let mut current = self.current_clip.lock();
-        if let Some(c) = current.as_ref().filter(|c| c.meta.path == old) {
-            let mut renamed = CurrentClip::clone(c);
-            renamed.meta.path = new.to_path_buf();
-            *current = Some(Arc::new(renamed));
-        }
-    }
-
-    /// Whether the clip at `path` is the one sounding now (for the library's Play/Stop).
-    pub fn is_playing(&self, path: &Path) -> bool {
-        self.current_clip().is_some_and(|c| {
-            c.meta.path == path && self.playback.clip_id() == c.id && self.playback.playhead().is_some()
-        })
-    }
-}
 
 /// Draws the current clip's panel. GUI thread; never blocks (atomics and a pointer clone).
 pub fn show(ui: &mut egui::Ui, params: &MelodyGenParams, shared: &SharedState, setter: &ParamSetter) {
@@ -69,7 +23,7 @@ pub fn show(ui: &mut egui::Ui, params: &MelodyGenParams, shared: &SharedState, s
     let play = &*shared.playback;
     match &current {
         Some(c) => {
-            let name = super::library::ops::display_name(&c.meta);
+            let name = crate::dispatch::library::ops::display_name(&c.meta);
             ui.horizontal_wrapped(|ui| {
                 ui.strong(name);
                 ui.label(format!(

@@ -1,8 +1,8 @@
 //! The plugin's automatable parameters and its persisted, non-parameter state.
 
-use super::capture::CaptureMode;
-use super::playback::PreviewMode;
-use super::state::{ClipList, Diagnostics};
+use crate::audio::capture::CaptureMode;
+use crate::audio::playback::PreviewMode;
+use crate::state::{ClipList, Diagnostics};
 use melodygen_engine::record::GenerationParams;
 use nice_plug::prelude::*;
 use nice_plug_egui::EguiEditorState;
@@ -67,7 +67,7 @@ pub struct MelodyGenParams {
     /// The melody of a clip recalled by "Use these settings again": while set, Generate follows
     /// it instead of the live capture (the melody view says so and can clear it).
     #[persist = "recalled_melody"]
-    pub recalled_melody: RwLock<Option<super::library::RecalledMelody>>,
+    pub recalled_melody: RwLock<Option<crate::dispatch::library::RecalledMelody>>,
 
     /// Clip folder chosen for this project; `None`: [`crate::worker::clip::default_clip_dir`].
     #[persist = "clip_dir"]

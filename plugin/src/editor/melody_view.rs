@@ -7,11 +7,11 @@
 //! parameter through the host (so automation and the host's undo see it); Clear raises a flag
 //! that the audio thread honours at its next block (`Capture::request_clear`, atomics only).
 
-use super::capture::CaptureMode;
-use super::melody_preview::{MelodyPreview, PreviewState, SILENT_MESSAGE};
-use super::params::MelodyGenParams;
-use super::ui_rects;
-use super::SharedState;
+use crate::audio::capture::CaptureMode;
+use crate::dispatch::melody_preview::{MelodyPreview, PreviewState, SILENT_MESSAGE};
+use crate::params::MelodyGenParams;
+use crate::editor::ui_rects;
+use crate::shared::SharedState;
 use melodygen_engine::chroma::{HOP, N_CHROMA, SAMPLE_RATE};
 use melodygen_engine::record::MelodySource;
 use nice_plug::prelude::ParamSetter;

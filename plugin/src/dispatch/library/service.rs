@@ -4,8 +4,8 @@
 
 use super::ops::{self, display_name};
 use super::LibraryCommand;
-use crate::plugin::params::MelodyGenParams;
-use crate::plugin::SharedState;
+use crate::params::MelodyGenParams;
+use crate::shared::SharedState;
 use crate::worker::clip::default_clip_dir;
 
 /// Carries out `command` (not an audition) and leaves its outcome in the library's message.

@@ -1,0 +1,184 @@
+//! Everything the host's audio thread runs: `process()` of each instance ([`AudioThread`]), the
+//! capture rings it writes the track into ([`capture`]) and the clip player it reads from
+//! ([`playback`]), with the atomics they share with the dispatcher and the editor.
+//!
+//! Nothing here allocates, locks, blocks or frees a large buffer while processing: every buffer
+//! is made in `activate()`, clips arrive and leave over wait-free rings, and a replaced clip goes
+//! back to the dispatcher to be freed. Each function says whether it is realtime-safe, and the
+//! host tests run the `assert_process_allocs` build, which aborts on any allocation here.
+//! Nothing outside this folder is called from `process()`.
+
+pub mod capture;
+pub mod playback;
+
+use crate::params::MelodyGenParams;
+use crate::shared::SharedState;
+use crate::MelodyGen;
+use capture::{Capture, CaptureMode, HostTime};
+use nice_plug::midi::Key;
+use nice_plug::prelude::*;
+use playback::{Player, TransportView};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// One instance's audio-thread state: trigger edges, the take edges, the capture buffers of the
+/// current activation and the clip player.
+pub struct AudioThread {
+    /// Last value of the "Generate" trigger seen by `process()`, for edge detection.
+    generate_was_on: bool,
+    /// Same for "Cancel".
+    cancel_was_on: bool,
+    /// The capture buffers (allocated in `activate()`).
+    capture: Option<Arc<Capture>>,
+    /// Transport / arm state of the previous block, for take edges.
+    was_playing: bool,
+    was_armed: bool,
+    player: Player,
+}
+
+impl AudioThread {
+    /// Not realtime-safe (it is made with the instance, off the audio thread): the player's end
+    /// of the clip rings comes with it.
+    pub fn new(player: Player) -> Self {
+        Self { generate_was_on: false, cancel_was_on: false, capture: None, was_playing: false, was_armed: false, player }
+    }
+
+    /// The rate of the capture buffers, if there are any. Realtime-safe.
+    pub fn capture_rate(&self) -> Option<u32> {
+        self.capture.as_ref().map(|c| c.sample_rate)
+    }
+
+    /// Not realtime-safe (called from `activate()`): switches to new capture buffers; the old
+    /// ones are freed here, on the host's activation thread, if nobody else holds them.
+    pub fn set_capture(&mut self, capture: Arc<Capture>) {
+        self.capture = Some(capture);
+    }
+
+    /// Realtime-safe: forgets the edges, as after a transport jump or a processing restart.
+    pub fn reset(&mut self) {
+        self.generate_was_on = false;
+        self.cancel_was_on = false;
+        self.was_playing = false;
+    }
+
+    /// Realtime-safe: no allocation, no lock, no blocking call. Captures the track's input and
+    /// notes, turns rising edges of "Generate" into requests, and writes
+    /// dry input × dry level + clip × clip level.
+    pub fn process(
+        &mut self,
+        params: &MelodyGenParams,
+        shared: &SharedState,
+        buffer: &mut Buffer,
+        context: &mut impl ProcessContext<MelodyGen>,
+    ) -> ProcessStatus {
+        let generate_on = params.generate.value();
+        if generate_on && !self.generate_was_on {
+            shared.generate_requests.fetch_add(1, Ordering::Relaxed);
+        }
+        self.generate_was_on = generate_on;
+        let cancel_on = params.cancel.value();
+        if cancel_on && !self.cancel_was_on {
+            shared.cancel_requests.fetch_add(1, Ordering::Relaxed);
+        }
+        self.cancel_was_on = cancel_on;
+
+        let t = context.transport();
+        let view = TransportView {
+            playing: t.playing,
+            pos_samples: t.pos_samples(),
+            reported: t.pos_samples().is_some() || t.tempo.is_some(),
+        };
+        let now = HostTime { seconds: t.pos_seconds(), beats: t.pos_beats(), bar: t.bar_number(), tempo: t.tempo };
+        shared.tempo_bits.store(t.tempo.unwrap_or(f64::NAN).to_bits(), Ordering::Relaxed);
+        let (num, den) = (t.time_sig_numerator.unwrap_or(0), t.time_sig_denominator.unwrap_or(0));
+        shared.time_sig_num.store(num, Ordering::Relaxed);
+        shared.time_sig_den.store(den, Ordering::Relaxed);
+        let playing = t.playing;
+
+        if let Some(capture) = &self.capture {
+            update_take(params, self.was_playing, &mut self.was_armed, capture, view, now);
+            while let Some(event) = context.next_event() {
+                if capture.is_capturing() {
+                    match event {
+                        NoteEvent::NoteOn { timing, key: Key::Number(key), velocity, .. } => {
+                            capture.note(timing, key, velocity, true)
+                        }
+                        NoteEvent::NoteOff { timing, key: Key::Number(key), .. } => capture.note(timing, key, 0.0, false),
+                        _ => {}
+                    }
+                }
+            }
+            if capture.is_capturing() {
+                capture.write_block(buffer.as_slice_immutable());
+            }
+        } else {
+            while context.next_event().is_some() {}
+        }
+        self.was_playing = playing;
+
+        self.player.poll();
+        let rate = shared.host_rate.load(Ordering::Relaxed);
+        let looping = params.loop_preview.value();
+        let start = self.player.block_start(buffer.samples(), params.preview.value(), view, rate, looping);
+        let dry = &params.dry_level.smoothed;
+        let clip_gain = &params.clip_level.smoothed;
+        match start {
+            Some(start) => {
+                for (i, mut frame) in buffer.iter_samples().enumerate() {
+                    let (gd, gc) = (dry.next(), clip_gain.next());
+                    let (l, r) = self.player.frame(start + i as i64, looping);
+                    for (ch, sample) in frame.iter_mut().enumerate() {
+                        *sample = *sample * gd + if ch == 0 { l } else { r } * gc;
+                    }
+                }
+            }
+            None if dry.is_smoothing() || dry.previous_value() != 1.0 => {
+                for mut frame in buffer.iter_samples() {
+                    let gain = dry.next();
+                    for sample in frame.iter_mut() {
+                        *sample *= gain;
+                    }
+                }
+            }
+            None => {}
+        }
+        ProcessStatus::Normal
+    }
+}
+
+/// Starts and ends takes on transport or arm edges. Realtime-safe (atomics only).
+fn update_take(
+    params: &MelodyGenParams,
+    was_playing: bool,
+    was_armed: &mut bool,
+    capture: &Capture,
+    view: TransportView,
+    now: HostTime,
+) {
+    // The editor's "Clear": an empty take from here on.
+    capture.honour_clear(now);
+    match params.capture_mode.value() {
+        CaptureMode::FollowTransport if !view.reported => {
+            // No transport at all: one endless take, the ring holds the last 30 s.
+            if !capture.is_capturing() {
+                capture.start_take(HostTime::default());
+            }
+        }
+        CaptureMode::FollowTransport => {
+            if view.playing && !was_playing {
+                capture.start_take(now);
+            } else if !view.playing && capture.is_capturing() {
+                capture.stop_take();
+            }
+        }
+        CaptureMode::Manual => {
+            let armed = params.capture_armed.value();
+            if armed && !*was_armed {
+                capture.start_take(now);
+            } else if !armed && capture.is_capturing() {
+                capture.stop_take();
+            }
+            *was_armed = armed;
+        }
+    }
+}
