@@ -1,0 +1,107 @@
+//! One job, start to finish, on the worker thread: load the model (from the cache), generate
+//! (streaming pieces to the instance), bring the clip to the host rate, save it. Cancellation is
+//! checked between stages and, inside generation, between the engine's steps.
+//!
+//! Kept apart from `mod.rs`, which owns the process-wide handle, the queue and shutdown: this
+//! file is what happens to one job once the thread has taken it off the queue.
+
+use super::clip::{self, Clip};
+use super::job::{Job, JobError};
+use super::models::{catch, EngineStep, ModelCache, ModelError, ModelRequest};
+use super::partial;
+use super::progress::Stage;
+use melodygen_engine::record::{ClipMeta, Melody, MelodyRecord};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+fn check_cancel(job: &Job) -> Result<(), JobError> {
+    if job.cancel.load(Ordering::Relaxed) {
+        Err(JobError::Cancelled)
+    } else {
+        Ok(())
+    }
+}
+
+/// Load → generate → resample → save, checking the cancel flag between stages.
+pub(super) fn run_job(cache: &mut ModelCache, job: &Job) -> Result<Clip, JobError> {
+    check_cancel(job)?;
+    job.progress.set_stage(Stage::Loading);
+    let (model_dir, model) = cache.get(&job.settings.params.model, job.settings.params.quant)?;
+    check_cancel(job)?;
+
+    job.progress.set_stage(Stage::Generating);
+    let started = Instant::now();
+    let progress = &job.progress;
+    let mut on_step = |s: EngineStep| match s {
+        EngineStep::Generating { step, total } => {
+            progress.set_step(step, total, started.elapsed().as_secs_f32())
+        }
+        EngineStep::Decoding => progress.set_stage(Stage::Decoding),
+    };
+    // A melody model gets the melody as its exact conditioning, computed here once, so the
+    // clip records what the model followed (and a replayed record stays as it is).
+    let recorded = if model.takes_melody() {
+        MelodyRecord::capture(&job.melody).map_err(JobError::Generation)?
+    } else {
+        None
+    };
+    let conditioning = recorded.clone().map(Melody::Recorded);
+    let req = ModelRequest {
+        settings: &job.settings,
+        seconds: job.seconds,
+        melody: conditioning.as_ref().unwrap_or(&job.melody),
+    };
+    // Pieces of the clip go to the instance at the host rate while it is generated.
+    let mut partial = partial::PartialSender::new(job);
+    let generated = catch(|| {
+        model.generate(&req, &mut on_step, &mut |a| partial.push(a), &job.cancel)
+    })
+    .map_err(JobError::Panic)?
+    .map_err(|e| match e {
+        ModelError::Cancelled => JobError::Cancelled,
+        ModelError::Failed(m) => JobError::Generation(m),
+    })?;
+    check_cancel(job)?;
+    let streamed = partial.finish().map_err(JobError::Generation)?;
+
+    job.progress.set_stage(Stage::Resampling);
+    let model_rate = generated.sample_rate;
+    // The pieces sent while generating are the clip at the host rate already (the stream
+    // resampler gives the one-shot resampler's samples); resample here only when the host rate
+    // has changed since, or nothing was streamed.
+    let audio = match streamed {
+        Some(audio) if audio.sample_rate == job.host_rate.load(Ordering::Relaxed) => audio,
+        _ => {
+            let stereo = clip::to_stereo(generated);
+            // The host may change its rate while we resample: redo it until the rate we used
+            // is current.
+            loop {
+                let rate = job.host_rate.load(Ordering::Relaxed);
+                let out = clip::resample(&stereo, rate).map_err(JobError::Generation)?;
+                if job.host_rate.load(Ordering::Relaxed) == rate {
+                    break out;
+                }
+            }
+        }
+    };
+    check_cancel(job)?;
+
+    job.progress.set_stage(Stage::Writing);
+    let mut clip = Clip {
+        meta: ClipMeta {
+            path: Default::default(),
+            settings: job.settings.clone(),
+            model_dir: Some(model_dir),
+            seconds: job.seconds,
+            sample_rate: audio.sample_rate,
+            frames: audio.frames() as u64,
+            model_rate,
+            anchor: job.anchor,
+            created: clip::now_rfc3339(),
+            melody: recorded,
+        },
+        audio,
+    };
+    clip.save(&job.clip_dir, job.id)?;
+    Ok(clip)
+}
