@@ -9,6 +9,7 @@
 //! lock and no allocation on either side, so the editor can poll it every frame.
 
 use crate::worker::clip::Clip;
+use crate::worker::host_rate;
 use nice_plug::prelude::Enum;
 use rtrb::{Consumer, Producer, RingBuffer};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -56,24 +57,33 @@ pub struct PlayableClip {
 }
 
 impl PlayableClip {
-    /// Allocates: the dispatcher calls it, never the audio thread.
-    pub fn from_clip(clip: &Clip) -> Box<Self> {
-        let rate = clip.audio.sample_rate;
-        let ch = &clip.audio.channels;
+    /// A clip of `left` and `right` at `sample_rate` (the host rate), its first sample at
+    /// `anchor_seconds` on the host timeline; not numbered, no flags. Not realtime-safe
+    /// (allocates the box): called from the dispatcher thread.
+    pub fn new(left: Vec<f32>, right: Vec<f32>, sample_rate: u32, anchor_seconds: Option<f64>) -> Box<Self> {
         Box::new(Self {
-            left: ch.first().cloned().unwrap_or_default(),
-            right: ch.get(1).or(ch.first()).cloned().unwrap_or_default(),
-            sample_rate: rate,
-            anchor_samples: clip
-                .meta
-                .anchor
-                .seconds
-                .map(|s| (s * rate as f64).round() as i64),
+            left,
+            right,
+            sample_rate,
+            anchor_samples: host_rate::anchor_frames(anchor_seconds, sample_rate),
             id: 0,
             audition: false,
             continues: false,
             growing: false,
         })
+    }
+
+    /// [`Self::new`] with a copy of `clip`, which must be at the host rate already
+    /// (`worker::host_rate` converts it). Not realtime-safe (allocates): called from the
+    /// dispatcher thread.
+    pub fn from_clip(clip: &Clip) -> Box<Self> {
+        let ch = &clip.audio.channels;
+        Self::new(
+            ch.first().cloned().unwrap_or_default(),
+            ch.get(1).or(ch.first()).cloned().unwrap_or_default(),
+            clip.audio.sample_rate,
+            clip.meta.anchor.seconds,
+        )
     }
 
     pub fn frames(&self) -> usize {

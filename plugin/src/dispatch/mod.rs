@@ -7,7 +7,8 @@
 //! - receives finished clips, records them in the project's clip list and hands them to the
 //!   audio thread; frees the clips the audio thread sends back;
 //! - reopens the newest clip from its file after a project load;
-//! - re-resamples the playing clip when the host's sample rate changed;
+//! - has the playing clip converted again (by `worker::host_rate`, the one owner of that
+//!   conversion) when the host's sample rate changed;
 //! - carries out the library's commands from the editor (audition, rename, delete, undo,
 //!   reveal, clip folder; see `crate::dispatch::library`) and publishes the current clip's waveform.
 //!
@@ -26,6 +27,7 @@ use crate::params::MelodyGenParams;
 use crate::audio::playback::{PlayableClip, PlayerRemote};
 use crate::shared::SharedState;
 use crate::worker::clip::{self, Clip};
+use crate::worker::host_rate;
 use melodygen_engine::record::{GenerationParams, JobSettings, Melody, MelodySource};
 use crate::worker::job::{Job, JobError, WorkerToInstance};
 use crate::worker::progress::Stage;
@@ -260,7 +262,8 @@ impl State {
         };
         self.shared.set_message(if silent { crate::dispatch::melody_preview::SILENT_MESSAGE } else { "" });
         let id = self.worker.submit(job);
-        // Job 0 is never sent: the pieces of a job that is not previewed are dropped.
+        // The worker streams no pieces for a job that is not previewed; job 0 (never an id)
+        // makes sure none would be taken.
         self.partial.start(if preview_partials { id } else { 0 }, &anchor);
         self.job = Some((id, cancel));
     }
@@ -345,11 +348,11 @@ impl State {
         }
     }
 
-    /// Converts the current clip to `rate` (from the original) and queues it for the audio
-    /// thread.
+    /// Has the current clip converted to `rate` (from the original, never from an earlier
+    /// conversion) and queues it for the audio thread.
     fn prepare(&mut self, rate: u32) {
         let Some(source) = &self.source else { return };
-        match clip::resample(&source.audio, rate) {
+        match host_rate::convert(&source.audio, rate) {
             Ok(audio) => {
                 let converted = Clip {
                     meta: source.meta.clone(),

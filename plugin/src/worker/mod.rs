@@ -2,7 +2,8 @@
 //!
 //! Data flows one way: an instance submits a [`Job`] (prompt, settings, captured melody, its own
 //! reply channel, cancel flag and progress atomics); the worker loads the model (once per
-//! process, see [`models::ModelCache`]), generates, resamples to the instance's current host rate,
+//! process, see [`models::ModelCache`]), generates, converts to the instance's current host rate
+//! ([`host_rate`], the plugin's one owner of that conversion, also used by the dispatcher),
 //! saves the clip and sends it back on the job's reply channel.
 //!
 //! The worker is framework-free: nothing here knows about nice-plug. The plugin side holds an
@@ -16,6 +17,7 @@
 pub mod clip;
 pub mod device;
 pub mod download;
+pub mod host_rate;
 pub mod job;
 pub mod models;
 mod musicgen_backend;

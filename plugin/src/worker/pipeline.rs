@@ -1,6 +1,7 @@
 //! One job, start to finish, on the worker thread: load the model (from the cache), generate
-//! (streaming pieces to the instance), bring the clip to the host rate, save it. Cancellation is
-//! checked between stages and, inside generation, between the engine's steps.
+//! (streaming pieces to the instance when it previews them), bring the clip to the host rate
+//! (through `host_rate`), save it. Cancellation is checked
+//! between stages and, inside generation, between the engine's steps.
 //!
 //! Kept apart from `mod.rs`, which owns the process-wide handle, the queue and shutdown: this
 //! file is what happens to one job once the thread has taken it off the queue.
@@ -8,9 +9,10 @@
 use super::clip::{self, Clip};
 use super::job::{Job, JobError};
 use super::models::{catch, EngineStep, ModelCache, ModelError, ModelRequest};
-use super::partial;
+use super::{host_rate, partial};
 use super::progress::Stage;
 use melodygen_engine::record::{ClipMeta, Melody, MelodyRecord};
+use melodygen_engine::wav::Audio;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -22,7 +24,7 @@ fn check_cancel(job: &Job) -> Result<(), JobError> {
     }
 }
 
-/// Load → generate → resample → save, checking the cancel flag between stages.
+/// Load → generate → convert to the host rate → save, checking the cancel flag between stages.
 pub(super) fn run_job(cache: &mut ModelCache, job: &Job) -> Result<Clip, JobError> {
     check_cancel(job)?;
     job.progress.set_stage(Stage::Loading);
@@ -51,10 +53,20 @@ pub(super) fn run_job(cache: &mut ModelCache, job: &Job) -> Result<Clip, JobErro
         seconds: job.seconds,
         melody: conditioning.as_ref().unwrap_or(&job.melody),
     };
-    // Pieces of the clip go to the instance at the host rate while it is generated.
-    let mut partial = partial::PartialSender::new(job);
+    // Pieces of the clip go to the instance at the host rate while it is generated, when the
+    // preview wants them; otherwise nothing is streamed and the clip is converted once below.
+    let mut partial = job
+        .settings
+        .params
+        .preview_while_generating
+        .then(|| partial::PartialSender::new(job));
     let generated = catch(|| {
-        model.generate(&req, &mut on_step, &mut |a| partial.push(a), &job.cancel)
+        let mut on_audio = |a: &Audio| {
+            if let Some(p) = partial.as_mut() {
+                p.push(a)
+            }
+        };
+        model.generate(&req, &mut on_step, &mut on_audio, &job.cancel)
     })
     .map_err(JobError::Panic)?
     .map_err(|e| match e {
@@ -62,27 +74,20 @@ pub(super) fn run_job(cache: &mut ModelCache, job: &Job) -> Result<Clip, JobErro
         ModelError::Failed(m) => JobError::Generation(m),
     })?;
     check_cancel(job)?;
-    let streamed = partial.finish().map_err(JobError::Generation)?;
+    let streamed = match partial {
+        Some(p) => p.finish().map_err(JobError::Generation)?,
+        None => None,
+    };
 
     job.progress.set_stage(Stage::Resampling);
     let model_rate = generated.sample_rate;
-    // The pieces sent while generating are the clip at the host rate already (the stream
-    // resampler gives the one-shot resampler's samples); resample here only when the host rate
-    // has changed since, or nothing was streamed.
+    // The pieces sent while generating are the clip at the host rate already (the stream gives
+    // the one-shot conversion's samples); convert here only when the host rate has changed
+    // since, or nothing was streamed.
     let audio = match streamed {
         Some(audio) if audio.sample_rate == job.host_rate.load(Ordering::Relaxed) => audio,
-        _ => {
-            let stereo = clip::to_stereo(generated);
-            // The host may change its rate while we resample: redo it until the rate we used
-            // is current.
-            loop {
-                let rate = job.host_rate.load(Ordering::Relaxed);
-                let out = clip::resample(&stereo, rate).map_err(JobError::Generation)?;
-                if job.host_rate.load(Ordering::Relaxed) == rate {
-                    break out;
-                }
-            }
-        }
+        _ => host_rate::convert_to_current(&clip::to_stereo(generated), &job.host_rate)
+            .map_err(JobError::Generation)?,
     };
     check_cancel(job)?;
 

@@ -236,8 +236,24 @@ fn partial_audio_comes_before_the_clip_and_makes_the_clip() {
     // The clip is the streamed pieces (not resampled again), so check it against the
     // one-shot resampling of what the engine made.
     let engine = super::models::fake::FakeModel { rate: 32_000, channels: 1, step_delay: Duration::ZERO };
-    let one_shot = clip::resample(&clip::to_stereo(engine.tone(0..32_000)), 44_100).unwrap();
+    let one_shot = super::host_rate::convert(&clip::to_stereo(engine.tone(0..32_000)), 44_100).unwrap();
     assert_eq!(clip.audio, one_shot, "the streamed clip is the one-shot resampling, bit for bit");
+}
+
+/// A job whose settings turn the preview off streams nothing: no piece comes before its
+/// reply, and the clip is the one-shot conversion of what the engine made.
+#[test]
+fn without_the_preview_no_pieces_are_sent_and_the_clip_is_converted_once() {
+    let w = worker(1);
+    let a = TestInstance::new(44_100);
+    let mut job = a.job("tiny", "no preview", 0.5);
+    job.settings.params.preview_while_generating = false;
+    w.submit(job);
+    let (_, clip, partials) = a.wait_with_partials();
+    assert!(partials.is_empty(), "{} pieces sent", partials.len());
+    let engine = super::models::fake::FakeModel { rate: 32_000, channels: 1, step_delay: Duration::ZERO };
+    let one_shot = super::host_rate::convert(&clip::to_stereo(engine.tone(0..16_000)), 44_100).unwrap();
+    assert_eq!(clip.unwrap().audio, one_shot);
 }
 
 /// A host rate change mid-job restarts the pieces at the new rate (from frame 0), and they
