@@ -52,14 +52,9 @@ struct NoteSlot {
     packed: AtomicU32,
 }
 
-/// Host position at a moment, as the transport reports it.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct HostTime {
-    pub seconds: Option<f64>,
-    pub beats: Option<f64>,
-    pub bar: Option<i32>,
-    pub tempo: Option<f64>,
-}
+/// A take's start when the host reports no position: every field unknown. A constant rather than
+/// `CaptureAnchor::default()`, so `process()` calls nothing outside this folder for it.
+pub const UNKNOWN_TIME: CaptureAnchor = CaptureAnchor { seconds: None, beats: None, bar: None, tempo: None };
 
 /// The buffers shared by the writer (audio thread) and readers. Allocated once per activation.
 pub struct Capture {
@@ -150,7 +145,7 @@ impl Capture {
 
     /// Starts a new take at the current write position, anchored at `at`. Writer only.
     /// Realtime-safe: atomic stores only.
-    pub fn start_take(&self, at: HostTime) {
+    pub fn start_take(&self, at: CaptureAnchor) {
         self.take_start
             .store(self.written.load(Ordering::Relaxed), Ordering::Relaxed);
         self.anchor_seconds.store(at.seconds);
@@ -173,7 +168,7 @@ impl Capture {
 
     /// Honours a pending [`Capture::request_clear`]: the take becomes empty, anchored at `at`,
     /// and recording goes on (or stays off) as before. Writer only. Realtime-safe: atomics only.
-    pub fn honour_clear(&self, at: HostTime) {
+    pub fn honour_clear(&self, at: CaptureAnchor) {
         if self.clear_requested.swap(false, Ordering::Acquire) {
             let capturing = self.is_capturing();
             self.start_take(at);
@@ -346,7 +341,7 @@ mod tests {
     fn mono_mix_and_take_boundaries() {
         let c = Capture::new(100);
         c.write_block(&[&[9.0; 10], &[9.0; 10]]); // before the take: not part of it
-        c.start_take(HostTime {
+        c.start_take(CaptureAnchor {
             seconds: Some(4.0),
             beats: Some(8.0),
             bar: Some(2),
@@ -369,7 +364,7 @@ mod tests {
     #[test]
     fn the_ring_keeps_the_last_thirty_seconds_and_moves_the_anchor() {
         let c = Capture::new(10); // 300-sample ring
-        c.start_take(HostTime {
+        c.start_take(CaptureAnchor {
             seconds: Some(1.0),
             beats: Some(2.0),
             bar: Some(0),
@@ -398,7 +393,7 @@ mod tests {
     #[test]
     fn notes_are_paired_clipped_and_relative_to_the_window() {
         let c = Capture::new(10);
-        c.start_take(HostTime::default());
+        c.start_take(UNKNOWN_TIME);
         c.note(5, 60, 1.0, true);
         c.note(20, 64, 0.5, true);
         c.write_block(&[&[0.0; 32]]);
@@ -424,7 +419,7 @@ mod tests {
             ]
         );
         // A new take forgets the old notes.
-        c.start_take(HostTime::default());
+        c.start_take(UNKNOWN_TIME);
         c.write_block(&[&[0.0; 4]]);
         assert_eq!(c.snapshot().notes, vec![]);
     }
@@ -432,14 +427,14 @@ mod tests {
     #[test]
     fn clear_empties_the_take_and_keeps_recording_state() {
         let c = Capture::new(10);
-        c.start_take(HostTime::default());
+        c.start_take(UNKNOWN_TIME);
         c.note(0, 60, 1.0, true);
         c.write_block(&[&[1.0; 8]]);
-        c.honour_clear(HostTime::default()); // nothing requested: the take stays
+        c.honour_clear(UNKNOWN_TIME); // nothing requested: the take stays
         assert_eq!(c.snapshot().audio.len(), 8);
         let before = c.version();
         c.request_clear();
-        c.honour_clear(HostTime { seconds: Some(2.0), ..Default::default() });
+        c.honour_clear(CaptureAnchor { seconds: Some(2.0), ..Default::default() });
         let s = c.snapshot();
         assert!(s.audio.is_empty() && s.notes.is_empty(), "{s:?}");
         assert_eq!(s.anchor.seconds, Some(2.0));
@@ -450,14 +445,14 @@ mod tests {
         // Stopped: a clear empties the take and leaves recording off.
         c.stop_take();
         c.request_clear();
-        c.honour_clear(HostTime::default());
+        c.honour_clear(UNKNOWN_TIME);
         assert!(!c.is_capturing() && c.snapshot().audio.is_empty());
     }
 
     #[test]
     fn note_buffer_overflow_drops_events_instead_of_growing() {
         let c = Capture::new(10);
-        c.start_take(HostTime::default());
+        c.start_take(UNKNOWN_TIME);
         for i in 0..MAX_NOTE_EVENTS + 10 {
             c.note(0, (i % 128) as u8, 1.0, i % 2 == 0);
         }
@@ -473,7 +468,7 @@ mod tests {
         // The writer writes a ramp (sample value = absolute index) as fast as it can; every
         // snapshot must be a run of consecutive values: no torn or stale slots.
         let c = std::sync::Arc::new(Capture::new(10));
-        c.start_take(HostTime::default());
+        c.start_take(UNKNOWN_TIME);
         let w = c.clone();
         let writer = std::thread::spawn(move || {
             let mut n = 0usize;

@@ -14,7 +14,8 @@ pub mod playback;
 use crate::params::MelodyGenParams;
 use crate::shared::SharedState;
 use crate::MelodyGen;
-use capture::{Capture, CaptureMode, HostTime};
+use capture::{Capture, CaptureMode, UNKNOWN_TIME};
+use melodygen_engine::record::CaptureAnchor;
 use nice_plug::midi::Key;
 use nice_plug::prelude::*;
 use playback::{Player, TransportView};
@@ -88,7 +89,9 @@ impl AudioThread {
             pos_samples: t.pos_samples(),
             reported: t.pos_samples().is_some() || t.tempo.is_some(),
         };
-        let now = HostTime { seconds: t.pos_seconds(), beats: t.pos_beats(), bar: t.bar_number(), tempo: t.tempo };
+        // The host's position now, in the form a take's start is recorded in (and saved with the
+        // clip): one type from the transport to the sidecar.
+        let now = CaptureAnchor { seconds: t.pos_seconds(), beats: t.pos_beats(), bar: t.bar_number(), tempo: t.tempo };
         shared.tempo_bits.store(t.tempo.unwrap_or(f64::NAN).to_bits(), Ordering::Relaxed);
         let (num, den) = (t.time_sig_numerator.unwrap_or(0), t.time_sig_denominator.unwrap_or(0));
         shared.time_sig_num.store(num, Ordering::Relaxed);
@@ -153,7 +156,7 @@ fn update_take(
     was_armed: &mut bool,
     capture: &Capture,
     view: TransportView,
-    now: HostTime,
+    now: CaptureAnchor,
 ) {
     // The editor's "Clear": an empty take from here on.
     capture.honour_clear(now);
@@ -161,7 +164,7 @@ fn update_take(
         CaptureMode::FollowTransport if !view.reported => {
             // No transport at all: one endless take, the ring holds the last 30 s.
             if !capture.is_capturing() {
-                capture.start_take(HostTime::default());
+                capture.start_take(UNKNOWN_TIME);
             }
         }
         CaptureMode::FollowTransport => {

@@ -91,7 +91,10 @@ impl PlayableClip {
     }
 }
 
-/// What the audio thread knows about the host's transport in this block.
+/// What the player needs of the host's transport in this block. Not the same data as the
+/// `CaptureAnchor` the capture records: the player locks to the position in samples and must know
+/// whether the host reports a transport at all; the anchor is the musical position (seconds,
+/// beats, bar, tempo) saved with a clip.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TransportView {
     pub playing: bool,

@@ -20,7 +20,6 @@ pub mod melody_preview;
 mod partial_preview;
 pub mod peaks;
 
-use crate::audio::capture::HostTime;
 use crate::dispatch::current_clip::{CurrentClip, Peaks, PEAK_BUCKETS};
 use library::LibraryCommand;
 use crate::params::MelodyGenParams;
@@ -237,9 +236,8 @@ impl State {
             Some(r) if settings.params.melody_source != MelodySource::None => (Melody::Recorded(r.record), false),
             _ => (melody, silent),
         };
-        let host = self.shared.host_time();
         let time_sig = self.shared.time_signature();
-        let seconds = settings.params.length.seconds(host.tempo, time_sig);
+        let seconds = settings.params.length.seconds(self.shared.tempo(), time_sig);
         let clip_dir = self
             .params
             .clip_dir
@@ -404,13 +402,10 @@ impl State {
 }
 
 impl SharedState {
-    /// Host time as last seen by the audio thread (tempo for bar lengths).
-    pub fn host_time(&self) -> HostTime {
+    /// The host's tempo as last seen by the audio thread (for bar lengths), if it reports one.
+    pub fn tempo(&self) -> Option<f64> {
         let tempo = f64::from_bits(self.tempo_bits.load(Ordering::Relaxed));
-        HostTime {
-            tempo: (!tempo.is_nan()).then_some(tempo),
-            ..Default::default()
-        }
+        (!tempo.is_nan()).then_some(tempo)
     }
 
     pub fn time_signature(&self) -> Option<(i32, i32)> {

@@ -233,7 +233,7 @@ impl Drop for Worker {
 fn run(inner: &Inner) {
     let mut cache = ModelCache::new(inner.backend.clone(), inner.loads.clone());
     loop {
-        let job = {
+        let mut job = {
             let mut q = inner.queue.lock().unwrap_or_else(|e| e.into_inner());
             loop {
                 if q.shutdown {
@@ -248,7 +248,7 @@ fn run(inner: &Inner) {
             }
         };
         let result =
-            catch(|| pipeline::run_job(&mut cache, &job)).unwrap_or_else(|p| Err(JobError::Panic(p)));
+            catch(|| pipeline::run_job(&mut cache, &mut job)).unwrap_or_else(|p| Err(JobError::Panic(p)));
         inner
             .queue
             .lock()

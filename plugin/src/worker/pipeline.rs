@@ -8,7 +8,7 @@
 
 use super::clip::{self, Clip};
 use super::job::{Job, JobError};
-use super::models::{catch, EngineStep, ModelCache, ModelError, ModelRequest};
+use super::models::{catch, EngineStep, ModelCache, ModelError};
 use super::{host_rate, partial};
 use super::progress::Stage;
 use melodygen_engine::record::{ClipMeta, Melody, MelodyRecord};
@@ -25,11 +25,26 @@ fn check_cancel(job: &Job) -> Result<(), JobError> {
 }
 
 /// Load → generate → convert to the host rate → save, checking the cancel flag between stages.
-pub(super) fn run_job(cache: &mut ModelCache, job: &Job) -> Result<Clip, JobError> {
+///
+/// Takes `job` mutably for one reason: a melody model's conditioning replaces the captured
+/// melody in `job.melody` before the model reads it (the model takes the job as it is).
+pub(super) fn run_job(cache: &mut ModelCache, job: &mut Job) -> Result<Clip, JobError> {
     check_cancel(job)?;
     job.progress.set_stage(Stage::Loading);
     let (model_dir, model) = cache.get(&job.settings.params.model, job.settings.params.quant)?;
     check_cancel(job)?;
+
+    // A melody model gets the melody as its exact conditioning, computed here once, so the
+    // clip records what the model followed (and a replayed record stays as it is).
+    let recorded = if model.takes_melody() {
+        MelodyRecord::capture(&job.melody).map_err(JobError::Generation)?
+    } else {
+        None
+    };
+    if let Some(record) = &recorded {
+        job.melody = Melody::Recorded(record.clone());
+    }
+    let job: &Job = job;
 
     job.progress.set_stage(Stage::Generating);
     let started = Instant::now();
@@ -39,19 +54,6 @@ pub(super) fn run_job(cache: &mut ModelCache, job: &Job) -> Result<Clip, JobErro
             progress.set_step(step, total, started.elapsed().as_secs_f32())
         }
         EngineStep::Decoding => progress.set_stage(Stage::Decoding),
-    };
-    // A melody model gets the melody as its exact conditioning, computed here once, so the
-    // clip records what the model followed (and a replayed record stays as it is).
-    let recorded = if model.takes_melody() {
-        MelodyRecord::capture(&job.melody).map_err(JobError::Generation)?
-    } else {
-        None
-    };
-    let conditioning = recorded.clone().map(Melody::Recorded);
-    let req = ModelRequest {
-        settings: &job.settings,
-        seconds: job.seconds,
-        melody: conditioning.as_ref().unwrap_or(&job.melody),
     };
     // Pieces of the clip go to the instance at the host rate while it is generated, when the
     // preview wants them; otherwise nothing is streamed and the clip is converted once below.
@@ -66,7 +68,7 @@ pub(super) fn run_job(cache: &mut ModelCache, job: &Job) -> Result<Clip, JobErro
                 p.push(a)
             }
         };
-        model.generate(&req, &mut on_step, &mut on_audio, &job.cancel)
+        model.generate(job, &mut on_step, &mut on_audio)
     })
     .map_err(JobError::Panic)?
     .map_err(|e| match e {
