@@ -33,13 +33,16 @@ pub const MAX_NOTE_EVENTS: usize = 4096;
 struct AtomicOptF64(AtomicU64);
 
 impl AtomicOptF64 {
+    /// Realtime-safe (no allocation), though only [`Capture::new`] makes them.
     fn new() -> Self {
         Self(AtomicU64::new(f64::NAN.to_bits()))
     }
+    /// Realtime-safe: one relaxed atomic store.
     fn store(&self, v: Option<f64>) {
         self.0
             .store(v.unwrap_or(f64::NAN).to_bits(), Ordering::Relaxed);
     }
+    /// Realtime-safe: one relaxed atomic load.
     fn load(&self) -> Option<f64> {
         Some(f64::from_bits(self.0.load(Ordering::Relaxed))).filter(|v| !v.is_nan())
     }
@@ -93,7 +96,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// The melody for a given source.
+    /// The melody for a given source. Not realtime-safe: copies the take; called from the
+    /// dispatcher thread.
     pub fn melody(&self, source: melodygen_engine::record::MelodySource, sample_rate: u32) -> Melody {
         use melodygen_engine::record::MelodySource;
         match source {
@@ -112,7 +116,8 @@ impl Snapshot {
 }
 
 impl Capture {
-    /// Allocates the buffers for `sample_rate`. Not realtime-safe: call from `activate()`.
+    /// Allocates the buffers for `sample_rate`. Not realtime-safe: allocates; called from
+    /// `activate()` on the host's main thread.
     pub fn new(sample_rate: u32) -> Self {
         let len = (sample_rate * CAPTURE_SECONDS) as usize;
         Self {
@@ -160,8 +165,8 @@ impl Capture {
         self.capturing.store(true, Ordering::Relaxed);
     }
 
-    /// Asks the audio thread to drop the current take and start an empty one. Any thread;
-    /// lock-free.
+    /// Asks the audio thread to drop the current take and start an empty one. Realtime-safe
+    /// (one atomic store); the editor calls it from the GUI thread.
     pub fn request_clear(&self) {
         self.clear_requested.store(true, Ordering::Release);
     }
@@ -177,7 +182,8 @@ impl Capture {
     }
 
     /// Number of the current take (bumped by every new take) and samples written so far: what
-    /// a reader compares to tell whether the take changed since it last looked. Lock-free.
+    /// a reader compares to tell whether the take changed since it last looked. Realtime-safe
+    /// (two atomic loads); the dispatcher calls it.
     pub fn version(&self) -> (u64, u64) {
         (self.take.load(Ordering::Acquire), self.written.load(Ordering::Acquire))
     }
@@ -225,7 +231,8 @@ impl Capture {
         self.note_count.store(n + 1, Ordering::Release);
     }
 
-    /// Copies the current take. Not realtime-safe (allocates): the dispatcher calls it.
+    /// Copies the current take. Not realtime-safe: allocates; called from the dispatcher
+    /// thread.
     pub fn snapshot(&self) -> Snapshot {
         let len = self.ring.len() as u64;
         loop {
@@ -276,6 +283,8 @@ impl Capture {
     }
 
     /// Host time `offset` samples after the take's start (when the window was trimmed).
+    /// Realtime-safe (atomic loads and arithmetic), though only [`Capture::snapshot`] calls it,
+    /// on the dispatcher thread.
     fn anchor_at(&self, offset: u64) -> CaptureAnchor {
         let dt = offset as f64 / self.sample_rate as f64;
         let tempo = self.anchor_tempo.load();
@@ -294,7 +303,8 @@ impl Capture {
 }
 
 /// Pairs note-ons with the next note-off of the same key, clipped to `[start, end)` and made
-/// relative to `start`. A note still held at the end lasts to the end.
+/// relative to `start`. A note still held at the end lasts to the end. Not realtime-safe:
+/// allocates; called by [`Capture::snapshot`] on the dispatcher thread.
 fn pair_notes(events: &[(u64, u32)], start: u64, end: u64) -> Vec<Note> {
     let mut notes = Vec::new();
     let mut held: [Option<(u64, f32)>; 128] = [None; 128];

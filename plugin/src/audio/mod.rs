@@ -38,13 +38,13 @@ pub struct AudioThread {
 }
 
 impl AudioThread {
-    /// Not realtime-safe (it is made with the instance, off the audio thread): the player's end
+    /// Not realtime-safe: made with the instance, on the host's main thread; the player's end
     /// of the clip rings comes with it.
     pub fn new(player: Player) -> Self {
         Self { generate_was_on: false, cancel_was_on: false, capture: None, was_playing: false, was_armed: false, player }
     }
 
-    /// The rate of the capture buffers, if there are any. Realtime-safe.
+    /// The rate of the capture buffers, if there are any. Realtime-safe; `activate()` asks.
     pub fn capture_rate(&self) -> Option<u32> {
         self.capture.as_ref().map(|c| c.sample_rate)
     }
@@ -65,6 +65,10 @@ impl AudioThread {
     /// Realtime-safe: no allocation, no lock, no blocking call. Captures the track's input and
     /// notes, turns rising edges of "Generate" into requests, and writes
     /// dry input × dry level + clip × clip level.
+    ///
+    /// Calls nothing of this crate outside `audio/`: `params` and `shared` are read through
+    /// their fields (the host's parameter values and smoothers, and atomics), never through a
+    /// method of `params.rs` or `shared.rs`; everything else is the capture and the player.
     pub fn process(
         &mut self,
         params: &MelodyGenParams,

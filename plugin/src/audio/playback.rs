@@ -86,6 +86,7 @@ impl PlayableClip {
         )
     }
 
+    /// Length in frames. Realtime-safe.
     pub fn frames(&self) -> usize {
         self.left.len()
     }
@@ -123,6 +124,7 @@ pub struct PlayState {
 }
 
 impl Default for PlayState {
+    /// Realtime-safe (no allocation), though only [`player`] makes one.
     fn default() -> Self {
         Self {
             playhead: AtomicI64::new(-1),
@@ -137,37 +139,44 @@ impl Default for PlayState {
 
 impl PlayState {
     /// The frame now sounding, `None` when silent (stopped, no clip, before or after it).
+    /// Realtime-safe (one atomic load); the editor calls it from the GUI thread.
     pub fn playhead(&self) -> Option<u64> {
         u64::try_from(self.playhead.load(Ordering::Relaxed)).ok()
     }
 
-    /// The id of the clip the audio thread holds (0: none yet).
+    /// The id of the clip the audio thread holds (0: none yet). Realtime-safe (one atomic
+    /// load); called from the GUI thread.
     pub fn clip_id(&self) -> u64 {
         self.clip_id.load(Ordering::Acquire)
     }
 
-    /// Frames of the clip the audio thread holds.
+    /// Frames of the clip the audio thread holds. Realtime-safe (one atomic load); called
+    /// from the GUI thread.
     pub fn clip_frames(&self) -> u64 {
         self.clip_frames.load(Ordering::Relaxed)
     }
 
+    /// Whether Stop is in force. Realtime-safe (one atomic load); called from the GUI thread.
     pub fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::Relaxed)
     }
 
-    /// Play: un-stop and (in play-now mode) start from the clip's beginning.
+    /// Play: un-stop and (in play-now mode) start from the clip's beginning. Realtime-safe
+    /// (atomic stores); called from the GUI thread.
     pub fn play(&self) {
         self.seek(0);
         self.stopped.store(false, Ordering::Relaxed);
     }
 
-    /// Stop: silence until [`Self::play`] or an audition.
+    /// Stop: silence until [`Self::play`] or an audition. Realtime-safe (one atomic store);
+    /// called from the GUI thread.
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::Relaxed);
     }
 
     /// Moves the play-now position to `frame` (in follow-transport mode the host's playhead
-    /// decides, so a seek only applies to play-now and auditions).
+    /// decides, so a seek only applies to play-now and auditions). Realtime-safe (atomic
+    /// stores); called from the GUI thread.
     pub fn seek(&self, frame: u64) {
         self.seek_to.store(frame.min(i64::MAX as u64) as i64, Ordering::Relaxed);
         self.seek_requests.fetch_add(1, Ordering::Release);
@@ -196,7 +205,8 @@ pub struct PlayerRemote {
     pub state: Arc<PlayState>,
 }
 
-/// Makes the two ends. Allocates: call outside the audio thread.
+/// Makes the two ends. Not realtime-safe: allocates the rings; called when the plugin is
+/// constructed, on the host's main thread.
 pub fn player() -> (Player, PlayerRemote) {
     let (to_audio, incoming) = RingBuffer::new(CLIPS_TO_AUDIO_CAPACITY);
     let (outgoing, from_audio) = RingBuffer::new(CLIPS_FROM_AUDIO_CAPACITY);
