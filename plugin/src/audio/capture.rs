@@ -33,13 +33,16 @@ pub const MAX_NOTE_EVENTS: usize = 4096;
 struct AtomicOptF64(AtomicU64);
 
 impl AtomicOptF64 {
+    /// Realtime-safe (no allocation), though only [`Capture::new`] makes them.
     fn new() -> Self {
         Self(AtomicU64::new(f64::NAN.to_bits()))
     }
+    /// Realtime-safe: one relaxed atomic store.
     fn store(&self, v: Option<f64>) {
         self.0
             .store(v.unwrap_or(f64::NAN).to_bits(), Ordering::Relaxed);
     }
+    /// Realtime-safe: one relaxed atomic load.
     fn load(&self) -> Option<f64> {
         Some(f64::from_bits(self.0.load(Ordering::Relaxed))).filter(|v| !v.is_nan())
     }
@@ -52,14 +55,9 @@ struct NoteSlot {
     packed: AtomicU32,
 }
 
-/// Host position at a moment, as the transport reports it.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct HostTime {
-    pub seconds: Option<f64>,
-    pub beats: Option<f64>,
-    pub bar: Option<i32>,
-    pub tempo: Option<f64>,
-}
+/// A take's start when the host reports no position: every field unknown. A constant rather than
+/// `CaptureAnchor::default()`, so `process()` calls nothing outside this folder for it.
+pub const UNKNOWN_TIME: CaptureAnchor = CaptureAnchor { seconds: None, beats: None, bar: None, tempo: None };
 
 /// The buffers shared by the writer (audio thread) and readers. Allocated once per activation.
 pub struct Capture {
@@ -98,7 +96,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// The melody for a given source.
+    /// The melody for a given source. Not realtime-safe: copies the take; called from the
+    /// dispatcher thread.
     pub fn melody(&self, source: melodygen_engine::record::MelodySource, sample_rate: u32) -> Melody {
         use melodygen_engine::record::MelodySource;
         match source {
@@ -117,7 +116,8 @@ impl Snapshot {
 }
 
 impl Capture {
-    /// Allocates the buffers for `sample_rate`. Not realtime-safe: call from `activate()`.
+    /// Allocates the buffers for `sample_rate`. Not realtime-safe: allocates; called from
+    /// `activate()` on the host's main thread.
     pub fn new(sample_rate: u32) -> Self {
         let len = (sample_rate * CAPTURE_SECONDS) as usize;
         Self {
@@ -150,7 +150,7 @@ impl Capture {
 
     /// Starts a new take at the current write position, anchored at `at`. Writer only.
     /// Realtime-safe: atomic stores only.
-    pub fn start_take(&self, at: HostTime) {
+    pub fn start_take(&self, at: CaptureAnchor) {
         self.take_start
             .store(self.written.load(Ordering::Relaxed), Ordering::Relaxed);
         self.anchor_seconds.store(at.seconds);
@@ -165,15 +165,15 @@ impl Capture {
         self.capturing.store(true, Ordering::Relaxed);
     }
 
-    /// Asks the audio thread to drop the current take and start an empty one. Any thread;
-    /// lock-free.
+    /// Asks the audio thread to drop the current take and start an empty one. Realtime-safe
+    /// (one atomic store); the editor calls it from the GUI thread.
     pub fn request_clear(&self) {
         self.clear_requested.store(true, Ordering::Release);
     }
 
     /// Honours a pending [`Capture::request_clear`]: the take becomes empty, anchored at `at`,
     /// and recording goes on (or stays off) as before. Writer only. Realtime-safe: atomics only.
-    pub fn honour_clear(&self, at: HostTime) {
+    pub fn honour_clear(&self, at: CaptureAnchor) {
         if self.clear_requested.swap(false, Ordering::Acquire) {
             let capturing = self.is_capturing();
             self.start_take(at);
@@ -182,7 +182,8 @@ impl Capture {
     }
 
     /// Number of the current take (bumped by every new take) and samples written so far: what
-    /// a reader compares to tell whether the take changed since it last looked. Lock-free.
+    /// a reader compares to tell whether the take changed since it last looked. Realtime-safe
+    /// (two atomic loads); the dispatcher calls it.
     pub fn version(&self) -> (u64, u64) {
         (self.take.load(Ordering::Acquire), self.written.load(Ordering::Acquire))
     }
@@ -230,7 +231,8 @@ impl Capture {
         self.note_count.store(n + 1, Ordering::Release);
     }
 
-    /// Copies the current take. Not realtime-safe (allocates): the dispatcher calls it.
+    /// Copies the current take. Not realtime-safe: allocates; called from the dispatcher
+    /// thread.
     pub fn snapshot(&self) -> Snapshot {
         let len = self.ring.len() as u64;
         loop {
@@ -281,6 +283,8 @@ impl Capture {
     }
 
     /// Host time `offset` samples after the take's start (when the window was trimmed).
+    /// Realtime-safe (atomic loads and arithmetic), though only [`Capture::snapshot`] calls it,
+    /// on the dispatcher thread.
     fn anchor_at(&self, offset: u64) -> CaptureAnchor {
         let dt = offset as f64 / self.sample_rate as f64;
         let tempo = self.anchor_tempo.load();
@@ -299,7 +303,8 @@ impl Capture {
 }
 
 /// Pairs note-ons with the next note-off of the same key, clipped to `[start, end)` and made
-/// relative to `start`. A note still held at the end lasts to the end.
+/// relative to `start`. A note still held at the end lasts to the end. Not realtime-safe:
+/// allocates; called by [`Capture::snapshot`] on the dispatcher thread.
 fn pair_notes(events: &[(u64, u32)], start: u64, end: u64) -> Vec<Note> {
     let mut notes = Vec::new();
     let mut held: [Option<(u64, f32)>; 128] = [None; 128];
@@ -346,7 +351,7 @@ mod tests {
     fn mono_mix_and_take_boundaries() {
         let c = Capture::new(100);
         c.write_block(&[&[9.0; 10], &[9.0; 10]]); // before the take: not part of it
-        c.start_take(HostTime {
+        c.start_take(CaptureAnchor {
             seconds: Some(4.0),
             beats: Some(8.0),
             bar: Some(2),
@@ -369,7 +374,7 @@ mod tests {
     #[test]
     fn the_ring_keeps_the_last_thirty_seconds_and_moves_the_anchor() {
         let c = Capture::new(10); // 300-sample ring
-        c.start_take(HostTime {
+        c.start_take(CaptureAnchor {
             seconds: Some(1.0),
             beats: Some(2.0),
             bar: Some(0),
@@ -398,7 +403,7 @@ mod tests {
     #[test]
     fn notes_are_paired_clipped_and_relative_to_the_window() {
         let c = Capture::new(10);
-        c.start_take(HostTime::default());
+        c.start_take(UNKNOWN_TIME);
         c.note(5, 60, 1.0, true);
         c.note(20, 64, 0.5, true);
         c.write_block(&[&[0.0; 32]]);
@@ -424,7 +429,7 @@ mod tests {
             ]
         );
         // A new take forgets the old notes.
-        c.start_take(HostTime::default());
+        c.start_take(UNKNOWN_TIME);
         c.write_block(&[&[0.0; 4]]);
         assert_eq!(c.snapshot().notes, vec![]);
     }
@@ -432,14 +437,14 @@ mod tests {
     #[test]
     fn clear_empties_the_take_and_keeps_recording_state() {
         let c = Capture::new(10);
-        c.start_take(HostTime::default());
+        c.start_take(UNKNOWN_TIME);
         c.note(0, 60, 1.0, true);
         c.write_block(&[&[1.0; 8]]);
-        c.honour_clear(HostTime::default()); // nothing requested: the take stays
+        c.honour_clear(UNKNOWN_TIME); // nothing requested: the take stays
         assert_eq!(c.snapshot().audio.len(), 8);
         let before = c.version();
         c.request_clear();
-        c.honour_clear(HostTime { seconds: Some(2.0), ..Default::default() });
+        c.honour_clear(CaptureAnchor { seconds: Some(2.0), ..Default::default() });
         let s = c.snapshot();
         assert!(s.audio.is_empty() && s.notes.is_empty(), "{s:?}");
         assert_eq!(s.anchor.seconds, Some(2.0));
@@ -450,14 +455,14 @@ mod tests {
         // Stopped: a clear empties the take and leaves recording off.
         c.stop_take();
         c.request_clear();
-        c.honour_clear(HostTime::default());
+        c.honour_clear(UNKNOWN_TIME);
         assert!(!c.is_capturing() && c.snapshot().audio.is_empty());
     }
 
     #[test]
     fn note_buffer_overflow_drops_events_instead_of_growing() {
         let c = Capture::new(10);
-        c.start_take(HostTime::default());
+        c.start_take(UNKNOWN_TIME);
         for i in 0..MAX_NOTE_EVENTS + 10 {
             c.note(0, (i % 128) as u8, 1.0, i % 2 == 0);
         }
@@ -473,7 +478,7 @@ mod tests {
         // The writer writes a ramp (sample value = absolute index) as fast as it can; every
         // snapshot must be a run of consecutive values: no torn or stale slots.
         let c = std::sync::Arc::new(Capture::new(10));
-        c.start_take(HostTime::default());
+        c.start_take(UNKNOWN_TIME);
         let w = c.clone();
         let writer = std::thread::spawn(move || {
             let mut n = 0usize;

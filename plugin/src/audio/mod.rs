@@ -14,7 +14,8 @@ pub mod playback;
 use crate::params::MelodyGenParams;
 use crate::shared::SharedState;
 use crate::MelodyGen;
-use capture::{Capture, CaptureMode, HostTime};
+use capture::{Capture, CaptureMode, UNKNOWN_TIME};
+use melodygen_engine::record::CaptureAnchor;
 use nice_plug::midi::Key;
 use nice_plug::prelude::*;
 use playback::{Player, TransportView};
@@ -37,13 +38,13 @@ pub struct AudioThread {
 }
 
 impl AudioThread {
-    /// Not realtime-safe (it is made with the instance, off the audio thread): the player's end
+    /// Not realtime-safe: made with the instance, on the host's main thread; the player's end
     /// of the clip rings comes with it.
     pub fn new(player: Player) -> Self {
         Self { generate_was_on: false, cancel_was_on: false, capture: None, was_playing: false, was_armed: false, player }
     }
 
-    /// The rate of the capture buffers, if there are any. Realtime-safe.
+    /// The rate of the capture buffers, if there are any. Realtime-safe; `activate()` asks.
     pub fn capture_rate(&self) -> Option<u32> {
         self.capture.as_ref().map(|c| c.sample_rate)
     }
@@ -64,6 +65,10 @@ impl AudioThread {
     /// Realtime-safe: no allocation, no lock, no blocking call. Captures the track's input and
     /// notes, turns rising edges of "Generate" into requests, and writes
     /// dry input × dry level + clip × clip level.
+    ///
+    /// Calls nothing of this crate outside `audio/`: `params` and `shared` are read through
+    /// their fields (the host's parameter values and smoothers, and atomics), never through a
+    /// method of `params.rs` or `shared.rs`; everything else is the capture and the player.
     pub fn process(
         &mut self,
         params: &MelodyGenParams,
@@ -88,7 +93,9 @@ impl AudioThread {
             pos_samples: t.pos_samples(),
             reported: t.pos_samples().is_some() || t.tempo.is_some(),
         };
-        let now = HostTime { seconds: t.pos_seconds(), beats: t.pos_beats(), bar: t.bar_number(), tempo: t.tempo };
+        // The host's position now, in the form a take's start is recorded in (and saved with the
+        // clip): one type from the transport to the sidecar.
+        let now = CaptureAnchor { seconds: t.pos_seconds(), beats: t.pos_beats(), bar: t.bar_number(), tempo: t.tempo };
         shared.tempo_bits.store(t.tempo.unwrap_or(f64::NAN).to_bits(), Ordering::Relaxed);
         let (num, den) = (t.time_sig_numerator.unwrap_or(0), t.time_sig_denominator.unwrap_or(0));
         shared.time_sig_num.store(num, Ordering::Relaxed);
@@ -153,7 +160,7 @@ fn update_take(
     was_armed: &mut bool,
     capture: &Capture,
     view: TransportView,
-    now: HostTime,
+    now: CaptureAnchor,
 ) {
     // The editor's "Clear": an empty take from here on.
     capture.honour_clear(now);
@@ -161,7 +168,7 @@ fn update_take(
         CaptureMode::FollowTransport if !view.reported => {
             // No transport at all: one endless take, the ring holds the last 30 s.
             if !capture.is_capturing() {
-                capture.start_take(HostTime::default());
+                capture.start_take(UNKNOWN_TIME);
             }
         }
         CaptureMode::FollowTransport => {

@@ -9,6 +9,7 @@
 //! lock and no allocation on either side, so the editor can poll it every frame.
 
 use crate::worker::clip::Clip;
+use crate::worker::host_rate;
 use nice_plug::prelude::Enum;
 use rtrb::{Consumer, Producer, RingBuffer};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -56,19 +57,15 @@ pub struct PlayableClip {
 }
 
 impl PlayableClip {
-    /// Allocates: the dispatcher calls it, never the audio thread.
-    pub fn from_clip(clip: &Clip) -> Box<Self> {
-        let rate = clip.audio.sample_rate;
-        let ch = &clip.audio.channels;
+    /// A clip of `left` and `right` at `sample_rate` (the host rate), its first sample at
+    /// `anchor_seconds` on the host timeline; not numbered, no flags. Not realtime-safe
+    /// (allocates the box): called from the dispatcher thread.
+    pub fn new(left: Vec<f32>, right: Vec<f32>, sample_rate: u32, anchor_seconds: Option<f64>) -> Box<Self> {
         Box::new(Self {
-            left: ch.first().cloned().unwrap_or_default(),
-            right: ch.get(1).or(ch.first()).cloned().unwrap_or_default(),
-            sample_rate: rate,
-            anchor_samples: clip
-                .meta
-                .anchor
-                .seconds
-                .map(|s| (s * rate as f64).round() as i64),
+            left,
+            right,
+            sample_rate,
+            anchor_samples: host_rate::anchor_frames(anchor_seconds, sample_rate),
             id: 0,
             audition: false,
             continues: false,
@@ -76,12 +73,29 @@ impl PlayableClip {
         })
     }
 
+    /// [`Self::new`] with a copy of `clip`, which must be at the host rate already
+    /// (`worker::host_rate` converts it). Not realtime-safe (allocates): called from the
+    /// dispatcher thread.
+    pub fn from_clip(clip: &Clip) -> Box<Self> {
+        let ch = &clip.audio.channels;
+        Self::new(
+            ch.first().cloned().unwrap_or_default(),
+            ch.get(1).or(ch.first()).cloned().unwrap_or_default(),
+            clip.audio.sample_rate,
+            clip.meta.anchor.seconds,
+        )
+    }
+
+    /// Length in frames. Realtime-safe.
     pub fn frames(&self) -> usize {
         self.left.len()
     }
 }
 
-/// What the audio thread knows about the host's transport in this block.
+/// What the player needs of the host's transport in this block. Not the same data as the
+/// `CaptureAnchor` the capture records: the player locks to the position in samples and must know
+/// whether the host reports a transport at all; the anchor is the musical position (seconds,
+/// beats, bar, tempo) saved with a clip.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TransportView {
     pub playing: bool,
@@ -110,6 +124,7 @@ pub struct PlayState {
 }
 
 impl Default for PlayState {
+    /// Realtime-safe (no allocation), though only [`player`] makes one.
     fn default() -> Self {
         Self {
             playhead: AtomicI64::new(-1),
@@ -124,37 +139,44 @@ impl Default for PlayState {
 
 impl PlayState {
     /// The frame now sounding, `None` when silent (stopped, no clip, before or after it).
+    /// Realtime-safe (one atomic load); the editor calls it from the GUI thread.
     pub fn playhead(&self) -> Option<u64> {
         u64::try_from(self.playhead.load(Ordering::Relaxed)).ok()
     }
 
-    /// The id of the clip the audio thread holds (0: none yet).
+    /// The id of the clip the audio thread holds (0: none yet). Realtime-safe (one atomic
+    /// load); called from the GUI thread.
     pub fn clip_id(&self) -> u64 {
         self.clip_id.load(Ordering::Acquire)
     }
 
-    /// Frames of the clip the audio thread holds.
+    /// Frames of the clip the audio thread holds. Realtime-safe (one atomic load); called
+    /// from the GUI thread.
     pub fn clip_frames(&self) -> u64 {
         self.clip_frames.load(Ordering::Relaxed)
     }
 
+    /// Whether Stop is in force. Realtime-safe (one atomic load); called from the GUI thread.
     pub fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::Relaxed)
     }
 
-    /// Play: un-stop and (in play-now mode) start from the clip's beginning.
+    /// Play: un-stop and (in play-now mode) start from the clip's beginning. Realtime-safe
+    /// (atomic stores); called from the GUI thread.
     pub fn play(&self) {
         self.seek(0);
         self.stopped.store(false, Ordering::Relaxed);
     }
 
-    /// Stop: silence until [`Self::play`] or an audition.
+    /// Stop: silence until [`Self::play`] or an audition. Realtime-safe (one atomic store);
+    /// called from the GUI thread.
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::Relaxed);
     }
 
     /// Moves the play-now position to `frame` (in follow-transport mode the host's playhead
-    /// decides, so a seek only applies to play-now and auditions).
+    /// decides, so a seek only applies to play-now and auditions). Realtime-safe (atomic
+    /// stores); called from the GUI thread.
     pub fn seek(&self, frame: u64) {
         self.seek_to.store(frame.min(i64::MAX as u64) as i64, Ordering::Relaxed);
         self.seek_requests.fetch_add(1, Ordering::Release);
@@ -183,7 +205,8 @@ pub struct PlayerRemote {
     pub state: Arc<PlayState>,
 }
 
-/// Makes the two ends. Allocates: call outside the audio thread.
+/// Makes the two ends. Not realtime-safe: allocates the rings; called when the plugin is
+/// constructed, on the host's main thread.
 pub fn player() -> (Player, PlayerRemote) {
     let (to_audio, incoming) = RingBuffer::new(CLIPS_TO_AUDIO_CAPACITY);
     let (outgoing, from_audio) = RingBuffer::new(CLIPS_FROM_AUDIO_CAPACITY);

@@ -209,7 +209,7 @@ impl PreviewMaker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audio::capture::HostTime;
+    use crate::audio::capture::UNKNOWN_TIME;
 
     fn sine(freq: f32, rate: u32, seconds: f32, amp: f32) -> Vec<f32> {
         (0..(rate as f32 * seconds) as usize)
@@ -228,7 +228,7 @@ mod tests {
         // A4 (440 Hz) for 2 s at 48 kHz: pitch class A (9) in every frame, as the worker's
         // conditioning (the engine's extractor) has it.
         let capture = Capture::new(48_000);
-        capture.start_take(HostTime::default());
+        capture.start_take(UNKNOWN_TIME);
         let audio = sine(440.0, 48_000, 2.0, 0.3);
         take(&capture, &audio);
         let p = MelodyPreview::of(&capture.snapshot(), 48_000, MelodySource::Audio, true, &mut ChromaExtractor::new());
@@ -246,7 +246,7 @@ mod tests {
         let mut ex = ChromaExtractor::new();
         let p = MelodyPreview::of(&capture.snapshot(), 48_000, MelodySource::Audio, false, &mut ex);
         assert_eq!(p.state, PreviewState::Empty);
-        capture.start_take(HostTime::default());
+        capture.start_take(UNKNOWN_TIME);
         take(&capture, &sine(440.0, 48_000, 1.0, 0.0005)); // −66 dBFS
         let p = MelodyPreview::of(&capture.snapshot(), 48_000, MelodySource::Audio, true, &mut ex);
         assert_eq!(p.state, PreviewState::Silent);
@@ -262,7 +262,7 @@ mod tests {
     fn midi_notes_preview_with_their_pitch_classes() {
         // E4 for the first second, G4 for the second, at 32 kHz: frames follow E (4) then G (7).
         let capture = Capture::new(32_000);
-        capture.start_take(HostTime::default());
+        capture.start_take(UNKNOWN_TIME);
         capture.note(0, 64, 0.8, true);
         take(&capture, &vec![0.0; 32_000]);
         capture.note(0, 64, 0.0, false);
@@ -282,7 +282,7 @@ mod tests {
         let mut maker = PreviewMaker::default();
         maker.update(Some(&capture), MelodySource::Audio, false, &slot);
         assert!(slot.try_get().unwrap().is_none(), "nothing is computed while the editor is closed");
-        capture.start_take(HostTime::default());
+        capture.start_take(UNKNOWN_TIME);
         take(&capture, &sine(440.0, 8_000, 0.5, 0.3));
         maker.update(Some(&capture), MelodySource::Audio, true, &slot);
         let first = slot.try_get().unwrap().unwrap();

@@ -7,7 +7,8 @@
 //! - receives finished clips, records them in the project's clip list and hands them to the
 //!   audio thread; frees the clips the audio thread sends back;
 //! - reopens the newest clip from its file after a project load;
-//! - re-resamples the playing clip when the host's sample rate changed;
+//! - has the playing clip converted again (by `worker::host_rate`, the one owner of that
+//!   conversion) when the host's sample rate changed;
 //! - carries out the library's commands from the editor (audition, rename, delete, undo,
 //!   reveal, clip folder; see `crate::dispatch::library`) and publishes the current clip's waveform.
 //!
@@ -19,13 +20,13 @@ pub mod melody_preview;
 mod partial_preview;
 pub mod peaks;
 
-use crate::audio::capture::HostTime;
 use crate::dispatch::current_clip::{CurrentClip, Peaks, PEAK_BUCKETS};
 use library::LibraryCommand;
 use crate::params::MelodyGenParams;
 use crate::audio::playback::{PlayableClip, PlayerRemote};
 use crate::shared::SharedState;
 use crate::worker::clip::{self, Clip};
+use crate::worker::host_rate;
 use melodygen_engine::record::{GenerationParams, JobSettings, Melody, MelodySource};
 use crate::worker::job::{Job, JobError, WorkerToInstance};
 use crate::worker::progress::Stage;
@@ -235,9 +236,8 @@ impl State {
             Some(r) if settings.params.melody_source != MelodySource::None => (Melody::Recorded(r.record), false),
             _ => (melody, silent),
         };
-        let host = self.shared.host_time();
         let time_sig = self.shared.time_signature();
-        let seconds = settings.params.length.seconds(host.tempo, time_sig);
+        let seconds = settings.params.length.seconds(self.shared.tempo(), time_sig);
         let clip_dir = self
             .params
             .clip_dir
@@ -260,7 +260,8 @@ impl State {
         };
         self.shared.set_message(if silent { crate::dispatch::melody_preview::SILENT_MESSAGE } else { "" });
         let id = self.worker.submit(job);
-        // Job 0 is never sent: the pieces of a job that is not previewed are dropped.
+        // The worker streams no pieces for a job that is not previewed; job 0 (never an id)
+        // makes sure none would be taken.
         self.partial.start(if preview_partials { id } else { 0 }, &anchor);
         self.job = Some((id, cancel));
     }
@@ -345,11 +346,11 @@ impl State {
         }
     }
 
-    /// Converts the current clip to `rate` (from the original) and queues it for the audio
-    /// thread.
+    /// Has the current clip converted to `rate` (from the original, never from an earlier
+    /// conversion) and queues it for the audio thread.
     fn prepare(&mut self, rate: u32) {
         let Some(source) = &self.source else { return };
-        match clip::resample(&source.audio, rate) {
+        match host_rate::convert(&source.audio, rate) {
             Ok(audio) => {
                 let converted = Clip {
                     meta: source.meta.clone(),
@@ -401,13 +402,10 @@ impl State {
 }
 
 impl SharedState {
-    /// Host time as last seen by the audio thread (tempo for bar lengths).
-    pub fn host_time(&self) -> HostTime {
+    /// The host's tempo as last seen by the audio thread (for bar lengths), if it reports one.
+    pub fn tempo(&self) -> Option<f64> {
         let tempo = f64::from_bits(self.tempo_bits.load(Ordering::Relaxed));
-        HostTime {
-            tempo: (!tempo.is_nan()).then_some(tempo),
-            ..Default::default()
-        }
+        (!tempo.is_nan()).then_some(tempo)
     }
 
     pub fn time_signature(&self) -> Option<(i32, i32)> {

@@ -1,6 +1,10 @@
 //! The clip being generated, handed to the audio thread as it grows, so the preview starts
 //! long before the job ends (dispatcher side; the worker sends the pieces, see
-//! `worker::partial`).
+//! `worker::partial`, only for jobs whose settings ask for the preview).
+//!
+//! Nothing is converted here: the pieces come at the host rate (`worker::host_rate` converted
+//! them) and are only copied into a growing prefix; a piece at another rate than the prefix's
+//! starts it over.
 //!
 //! Each piece the worker sends makes a new `Box<PlayableClip>` holding the whole prefix so
 //! far, flagged `continues` (the player keeps its position) after the first and `growing`
@@ -64,16 +68,10 @@ impl PartialPreview {
         self.right.extend_from_slice(r);
         let continues = self.delivered;
         self.delivered = true;
-        Some(Box::new(PlayableClip {
-            left: self.left.clone(),
-            right: self.right.clone(),
-            sample_rate: self.rate,
-            anchor_samples: self.anchor_seconds.map(|s| (s * self.rate as f64).round() as i64),
-            id: 0,
-            audition: false,
-            continues,
-            growing: true,
-        }))
+        let mut prefix = PlayableClip::new(self.left.clone(), self.right.clone(), self.rate, self.anchor_seconds);
+        prefix.continues = continues;
+        prefix.growing = true;
+        Some(prefix)
     }
 
     /// `job` finished: when its prefix was playing, the next prepared clip continues it.

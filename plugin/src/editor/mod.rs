@@ -220,7 +220,7 @@ impl EditorApp {
 
     /// The tempo and time signature the host last reported (for lengths in bars).
     fn host_tempo(&self) -> crate::editor::settings_panel::HostTempo {
-        crate::editor::settings_panel::HostTempo { bpm: self.shared.host_time().tempo, time_sig: self.shared.time_signature() }
+        crate::editor::settings_panel::HostTempo { bpm: self.shared.tempo(), time_sig: self.shared.time_signature() }
     }
 
     /// The melody view, then the current clip view.

@@ -9,20 +9,28 @@ use melodygen_engine::record::ClipMeta;
 /// How many past prompts the history menu offers.
 pub const HISTORY_LEN: usize = 10;
 
-/// Starter prompts, as (menu label, prompt). Written the way MusicGen's training captions are:
-/// genre, instruments, mood, tempo.
-pub const PRESETS: &[(&str, &str)] = &[
-    ("Lo-fi piano", "warm lo-fi hip hop piano with vinyl crackle and soft drums, 80 bpm"),
-    ("Synthwave", "80s synthwave with driving bass, gated snare and bright analog pads, 110 bpm"),
-    ("Acoustic folk", "gentle acoustic guitar fingerpicking with light percussion, folk, intimate"),
-    ("String quartet", "cinematic string quartet, emotional and slow, legato cello and violins"),
-    ("House groove", "deep house groove with punchy kick, off-beat hats and a rolling bassline, 124 bpm"),
-    ("Jazz trio", "smooth jazz trio, upright bass, brushed drums and mellow electric piano, 95 bpm"),
-    ("Ambient pad", "dreamy ambient pads with shimmering reverb, calm and spacious, no drums"),
-    ("Rock riff", "energetic rock with distorted electric guitars, live drums and bass, 140 bpm"),
-    ("Orchestral epic", "epic orchestral score with brass, timpani and choir, heroic and powerful"),
-    ("Trap beat", "dark trap beat with 808 bass, rapid hi-hats and a haunting bell melody, 140 bpm"),
-];
+/// One starter prompt of the "Presets" menu.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preset {
+    /// What the menu shows.
+    pub label: String,
+    /// What picking it puts in the prompt box. Written the way MusicGen's training captions
+    /// are: genre, instruments, mood, tempo.
+    pub prompt: String,
+}
+
+/// The shipped presets, `assets/presets.json`, built into the plugin so it needs no file
+/// beside it at run time; editing the list is a data change, not a code change.
+const PRESETS_JSON: &str = include_str!("../../../assets/presets.json");
+
+/// The starter prompts, parsed from [`PRESETS_JSON`] on first use and kept for the process.
+/// A malformed file gives an empty menu rather than a panic on the GUI thread; the unit test
+/// `presets_are_nonempty_and_distinct` keeps that from shipping.
+pub fn presets() -> &'static [Preset] {
+    static PRESETS: std::sync::OnceLock<Vec<Preset>> = std::sync::OnceLock::new();
+    PRESETS.get_or_init(|| serde_json::from_str(PRESETS_JSON).unwrap_or_default())
+}
 
 /// The prompts of `clips` (oldest first, as the clip list stores them), most recent first,
 /// without repeats or empty prompts, at most `limit` of them.
@@ -44,9 +52,9 @@ pub fn prompt_history(clips: &[ClipMeta], limit: usize) -> Vec<String> {
 /// Draws the "Presets" and "History" menus; picking an entry replaces `prompt`.
 pub fn show_menus(ui: &mut egui::Ui, prompt: &mut String, history: &[String]) {
     ui.menu_button("Presets", |ui| {
-        for (label, text) in PRESETS {
-            if ui.button(*label).on_hover_text(*text).clicked() {
-                *prompt = text.to_string();
+        for preset in presets() {
+            if ui.button(&preset.label).on_hover_text(&preset.prompt).clicked() {
+                *prompt = preset.prompt.clone();
                 ui.close();
             }
         }
@@ -99,12 +107,17 @@ mod tests {
         }
     }
 
+    /// The shipped file parses, and every preset has a label and a prompt, neither repeated.
     #[test]
     fn presets_are_nonempty_and_distinct() {
-        assert!(PRESETS.len() >= 5);
-        for (i, (label, text)) in PRESETS.iter().enumerate() {
-            assert!(!label.is_empty() && !text.trim().is_empty());
-            assert!(PRESETS[i + 1..].iter().all(|(l, t)| l != label && t != text), "{label} repeated");
+        let parsed: Vec<Preset> = serde_json::from_str(PRESETS_JSON).expect("assets/presets.json");
+        assert_eq!(presets(), &parsed[..]);
+        assert!(parsed.len() >= 5);
+        for (i, p) in parsed.iter().enumerate() {
+            assert!(!p.label.trim().is_empty() && !p.prompt.trim().is_empty(), "{p:?}");
+            assert_eq!((p.label.trim(), p.prompt.trim()), (&p.label[..], &p.prompt[..]), "stray spaces");
+            let later = &parsed[i + 1..];
+            assert!(later.iter().all(|q| q.label != p.label && q.prompt != p.prompt), "{} repeated", p.label);
         }
     }
 

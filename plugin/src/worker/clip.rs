@@ -1,5 +1,6 @@
 //! A generated clip: stereo audio at the host rate plus everything needed to reproduce it, saved
 //! as a 32-bit float WAV with a JSON sidecar of the same name (`clip.wav` + `clip.json`).
+//! Converting a clip to the host rate is `host_rate`'s job, not this file's.
 
 use super::job::JobError;
 use melodygen_engine::record::ClipMeta;
@@ -72,55 +73,10 @@ pub fn to_stereo(mut audio: Audio) -> Audio {
     audio
 }
 
-/// Converts every channel to `rate` with the engine's time-aligned, length-exact resampler
-/// (delay trimmed, tail flushed).
-pub fn resample(audio: &Audio, rate: u32) -> Result<Audio, String> {
-    if audio.sample_rate == rate || audio.frames() == 0 {
-        return Ok(Audio {
-            sample_rate: rate,
-            channels: audio.channels.clone(),
-        });
-    }
-    let channels = melodygen_engine::resample::resample(&audio.channels, audio.sample_rate, rate)
-        .map_err(|e| e.to_string())?;
-    Ok(Audio {
-        sample_rate: rate,
-        channels,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use melodygen_engine::record::{CaptureAnchor, JobSettings};
-
-    fn sine(rate: u32, hz: f32, secs: f32) -> Vec<f32> {
-        (0..(rate as f32 * secs) as usize)
-            .map(|i| (i as f32 * hz * std::f32::consts::TAU / rate as f32).sin())
-            .collect()
-    }
-
-    #[test]
-    fn resampling_keeps_length_timing_and_frequency() {
-        let src = Audio {
-            sample_rate: 32_000,
-            channels: vec![sine(32_000, 440.0, 1.0)],
-        };
-        for rate in [44_100u32, 48_000] {
-            let out = resample(&src, rate).unwrap();
-            assert_eq!(out.frames(), rate as usize, "length at {rate}");
-            // Delay trimmed: compare with the ideal sine at the new rate, away from the edges
-            // (where the resampler's window is cut off).
-            let ideal = sine(rate, 440.0, 1.0);
-            let n0 = rate as usize / 10;
-            let err = out.channels[0][n0..out.frames() - n0]
-                .iter()
-                .zip(&ideal[n0..])
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
-            assert!(err < 1e-3, "max error {err} at {rate}");
-        }
-    }
 
     #[test]
     fn mono_becomes_two_equal_channels() {

@@ -21,7 +21,8 @@ static DOWNLOADS: Mutex<Vec<Arc<ModelDownload>>> = Mutex::new(Vec::new());
 /// Plugin instances alive in the process (see [`InstanceRegistration`]).
 static INSTANCES: AtomicUsize = AtomicUsize::new(0);
 
-/// How long the last instance going away waits for download threads to stop.
+/// How long the last instance going away blocks, waiting for download threads to stop, before
+/// it returns and leaves any still running (detached) to end by themselves.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
 
 /// How often the speed figure is refreshed; shorter makes it jumpy.
@@ -316,9 +317,12 @@ pub fn start_with(hub: Hub, repo: &str, revision: &str) -> Arc<ModelDownload> {
 
 /// Held by each plugin instance for its whole life (not just while activated: a host that
 /// deactivates the plugin to change its buffer size must not cancel a download). When the last
-/// one is dropped, every download is cancelled and waited for (up to [`SHUTDOWN_WAIT`]), so a
-/// host unloading the plugin never has a download thread running its code. Cheap to create: an
-/// atomic count, no thread.
+/// one is dropped, every download is cancelled and the drop blocks for up to [`SHUTDOWN_WAIT`]
+/// (3 s) waiting for the threads to end. A cancelled download stops at its next read, so on a
+/// live connection they have ended by then; a thread stuck in a stalled read (or a slow hub
+/// listing) is not waited for any longer: it stays running, detached, until that read returns
+/// or times out, and a host that unloads the library meanwhile would still have it running the
+/// library's code. Cheap to create: an atomic count, no thread.
 pub struct InstanceRegistration(());
 
 impl InstanceRegistration {
@@ -352,7 +356,8 @@ pub fn cancel_all() {
 }
 
 /// Waits up to `timeout` for every download thread to end; returns whether they all did. A
-/// thread stuck in a stalled read is left to end by itself (the host must not hang).
+/// thread stuck in a stalled read is then left running, detached, to end by itself: the caller
+/// is held for `timeout` at most, not until every thread is gone.
 pub fn wait_all(timeout: Duration) -> bool {
     let running: Vec<Arc<ModelDownload>> = list().iter().cloned().collect();
     let deadline = Instant::now() + timeout;

@@ -15,8 +15,9 @@ pub struct Job {
     pub melody: Melody,
     /// Resolved length of the clip.
     pub seconds: f32,
-    /// The instance's current host sample rate. Read when the result is resampled, so a rate
-    /// change while the job runs is honoured without restarting it.
+    /// The instance's current host sample rate. Read for every streamed piece and when the
+    /// finished clip is converted (see `host_rate`), so a rate change
+    /// while the job runs is honoured without restarting it.
     pub host_rate: Arc<AtomicU32>,
     /// Where on the host timeline the captured melody started.
     pub anchor: CaptureAnchor,

@@ -2,20 +2,13 @@
 //! the worker drives an engine. The traits keep the worker testable without real weights; the
 //! MusicGen engine implements them in `musicgen_backend.rs`.
 
-use melodygen_engine::record::{JobSettings, Melody, Quant};
-use super::job::JobError;
+use melodygen_engine::record::Quant;
+use super::job::{Job, JobError};
 use melodygen_engine::wav::Audio;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-/// What a model is asked to generate.
-pub struct ModelRequest<'a> {
-    pub settings: &'a JobSettings,
-    pub seconds: f32,
-    pub melody: &'a Melody,
-}
 
 /// Progress reported by a model while it generates.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -42,16 +35,20 @@ pub trait Model: Send + Sync {
     fn takes_melody(&self) -> bool {
         false
     }
-    /// Generates a clip at [`Model::sample_rate`], mono or stereo, handing consecutive pieces
-    /// of it to `on_audio` (model rate, one channel per model channel) as soon as they exist, so
-    /// the instance can preview them; the returned clip is those pieces concatenated. Must check
-    /// `cancel` between steps and return [`ModelError::Cancelled`] once it is set.
+    /// Generates `job.seconds` of audio for `job.settings` at [`Model::sample_rate`], mono or
+    /// stereo, following `job.melody` (for a melody model the worker has already replaced the
+    /// capture there by its exact record). Hands consecutive pieces to `on_audio` (model rate,
+    /// one channel per model channel) as soon as they exist, so the instance can preview them;
+    /// the returned clip is those pieces concatenated. Must check `job.cancel` between steps and
+    /// return [`ModelError::Cancelled`] once it is set.
+    ///
+    /// The model takes the job itself: there is no separate request type to fill in, and the
+    /// engine's own request is made from `job.settings` by `JobSettings::request`.
     fn generate(
         &self,
-        req: &ModelRequest<'_>,
+        job: &Job,
         progress: &mut dyn FnMut(EngineStep),
         on_audio: &mut dyn FnMut(&Audio),
-        cancel: &AtomicBool,
     ) -> Result<Audio, ModelError>;
 }
 
@@ -152,18 +149,17 @@ pub mod fake {
         /// the step is done.
         fn generate(
             &self,
-            req: &ModelRequest<'_>,
+            job: &Job,
             progress: &mut dyn FnMut(EngineStep),
             on_audio: &mut dyn FnMut(&Audio),
-            cancel: &AtomicBool,
         ) -> Result<Audio, ModelError> {
-            if req.settings.prompt.contains("panic") {
+            if job.settings.prompt.contains("panic") {
                 panic!("planted engine panic");
             }
-            let frames = (req.seconds * self.rate as f32) as usize;
+            let frames = (job.seconds * self.rate as f32) as usize;
             let total = (frames / (self.rate as usize / 100)).max(1);
             for step in 1..=total {
-                if cancel.load(Ordering::Relaxed) {
+                if job.cancel.load(Ordering::Relaxed) {
                     return Err(ModelError::Cancelled);
                 }
                 std::thread::sleep(self.step_delay);

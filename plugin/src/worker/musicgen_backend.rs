@@ -2,7 +2,8 @@
 //! melody into the one-hot chroma MusicGen-Melody takes, and the job's settings into the engine's
 //! request (through `JobSettings::request`, the one constructor the CLI uses too).
 
-use super::models::{Backend, EngineStep, Model, ModelError, ModelRequest};
+use super::job::Job;
+use super::models::{Backend, EngineStep, Model, ModelError};
 use melodygen_engine::checkpoint::resolve_model;
 use melodygen_engine::error::EngineError;
 use melodygen_engine::record::{Melody, MelodyRecord, Quant};
@@ -10,7 +11,6 @@ use melodygen_engine::musicgen::{LoadOptions, MusicGen, StreamConfig};
 use melodygen_engine::wav::Audio;
 use candle_core::DType;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 /// Loads MusicGen checkpoints on the device of [`super::device::select`] (the CPU unless a
@@ -55,30 +55,28 @@ impl Model for MusicGenModel {
     /// steps, then one every 25 frames (0.5 s of audio).
     fn generate(
         &self,
-        req: &ModelRequest<'_>,
+        job: &Job,
         progress: &mut dyn FnMut(EngineStep),
         on_audio: &mut dyn FnMut(&Audio),
-        cancel: &AtomicBool,
     ) -> Result<Audio, ModelError> {
-        self.run(req, progress, on_audio, cancel)
+        self.run(job, progress, on_audio)
     }
 }
 
 impl MusicGenModel {
     fn run(
         &self,
-        req: &ModelRequest<'_>,
+        job: &Job,
         progress: &mut dyn FnMut(EngineStep),
         on_audio: &mut dyn FnMut(&Audio),
-        cancel: &AtomicBool,
     ) -> Result<Audio, ModelError> {
         let failed = |e: String| ModelError::Failed(e);
         let chroma = if self.0.is_melody() {
-            melody_chroma(req.melody).map_err(failed)?
+            melody_chroma(&job.melody).map_err(failed)?
         } else {
             None
         };
-        let request = req.settings.request(req.seconds).map_err(|e| failed(e.to_string()))?;
+        let request = job.settings.request(job.seconds).map_err(|e| failed(e.to_string()))?;
         let mut on_step = |s: melodygen_engine::musicgen::Progress| {
             progress(EngineStep::Generating {
                 step: s.step as u32,
@@ -94,7 +92,7 @@ impl MusicGenModel {
             StreamConfig::default(),
             &mut on_step,
             &mut |chunk| on_audio(&chunk.audio),
-            cancel,
+            &job.cancel,
         );
         match result {
             Ok(generated) => Ok(generated.audio),

@@ -1,29 +1,25 @@
-//! Partial audio of the running job: pieces of the clip, resampled to the instance's host rate
-//! as they come from the engine and sent as [`WorkerToInstance::Partial`], so the preview can
-//! start long before the job ends.
+//! Partial audio of the running job: pieces of the clip, converted to the instance's host rate
+//! as they come from the engine (by [`host_rate::Stream`], the one owner of that conversion) and
+//! sent as [`WorkerToInstance::Partial`], so the preview can start long before the job ends.
 //!
-//! The resampling is [`StreamResampler`], which gives exactly the samples the finished clip's
-//! one-shot resampling gives, so the pieces join without clicks and concatenate to the final
-//! clip bit for bit. The host rate is read for every piece; when it changed, the pieces so far
-//! are resampled again from the model-rate audio kept here and resent from frame 0. What was
-//! sent is kept too: it is the finished clip at the host rate, so the job does not resample the
-//! whole clip a second time.
+//! Only made while the job's settings ask for the preview
+//! (`GenerationParams::preview_while_generating`); otherwise nothing is streamed and the
+//! finished clip is converted once.
+//!
+//! The host rate is read for every piece; when it changed, the stream starts over at the new
+//! rate and the pieces are resent from frame 0. The pieces join without clicks and concatenate
+//! to the finished clip bit for bit, and [`PartialSender::finish`] returns that clip, so the job
+//! does not convert the whole clip a second time.
 
-use super::clip;
+use super::host_rate::{self, Converted};
 use super::job::{Job, WorkerToInstance};
-use melodygen_engine::resample::StreamResampler;
 use melodygen_engine::wav::Audio;
 use std::sync::atomic::Ordering;
 
 pub(super) struct PartialSender<'j> {
     job: &'j Job,
-    /// Everything received so far, stereo at the model rate.
-    model_audio: Vec<Vec<f32>>,
-    model_rate: u32,
-    resampler: Option<StreamResampler>,
-    /// Everything sent since the last (re)start, stereo at the resampler's rate.
-    host_audio: Vec<Vec<f32>>,
-    /// Frames sent at the resampler's rate.
+    stream: host_rate::Stream,
+    /// Frames sent since the last (re)start, at the stream's rate.
     sent: u64,
     /// Whether the current sequence's start (frame 0) was sent.
     announced: bool,
@@ -35,10 +31,7 @@ impl<'j> PartialSender<'j> {
     pub fn new(job: &'j Job) -> Self {
         Self {
             job,
-            model_audio: vec![Vec::new(), Vec::new()],
-            model_rate: 0,
-            resampler: None,
-            host_audio: vec![Vec::new(), Vec::new()],
+            stream: host_rate::Stream::default(),
             sent: 0,
             announced: false,
             error: None,
@@ -50,8 +43,10 @@ impl<'j> PartialSender<'j> {
         if self.error.is_some() {
             return;
         }
-        if let Err(e) = self.try_push(piece) {
-            self.error = Some(e);
+        let rate = self.job.host_rate.load(Ordering::Relaxed);
+        match self.stream.push(piece, rate) {
+            Ok(out) => self.send(out),
+            Err(e) => self.error = Some(e),
         }
     }
 
@@ -61,67 +56,31 @@ impl<'j> PartialSender<'j> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        let Some(resampler) = self.resampler.as_mut() else {
+        let Some((tail, clip)) = std::mem::take(&mut self.stream).finish()? else {
             return Ok(None);
         };
-        let rate = resampler.to_rate();
-        let out = resampler.finish().map_err(|e| e.to_string())?;
-        self.send(rate, out);
-        Ok(Some(Audio {
-            sample_rate: rate,
-            channels: self.host_audio,
-        }))
+        self.send(tail);
+        Ok(Some(clip))
     }
 
-    fn try_push(&mut self, piece: &Audio) -> Result<(), String> {
-        let piece = clip::to_stereo(piece.clone());
-        if self.model_rate == 0 {
-            self.model_rate = piece.sample_rate;
-        } else if piece.sample_rate != self.model_rate {
-            return Err(format!(
-                "the engine changed its rate mid-clip ({} Hz, then {} Hz)",
-                self.model_rate, piece.sample_rate
-            ));
+    fn send(&mut self, out: Converted) {
+        if out.restarted {
+            self.sent = 0;
+            self.announced = false;
         }
-        for (all, new) in self.model_audio.iter_mut().zip(&piece.channels) {
-            all.extend_from_slice(new);
-        }
-        let rate = self.job.host_rate.load(Ordering::Relaxed);
-        let out = match self.resampler.as_mut() {
-            Some(r) if r.to_rate() == rate => r.push(&piece.channels),
-            _ => {
-                // First piece, or the host rate changed: start over at the new rate.
-                let mut r = StreamResampler::new(self.model_rate, rate, 2).map_err(|e| e.to_string())?;
-                self.sent = 0;
-                self.announced = false;
-                self.host_audio.iter_mut().for_each(Vec::clear);
-                let out = r.push(&self.model_audio);
-                self.resampler = Some(r);
-                out
-            }
-        }
-        .map_err(|e| e.to_string())?;
-        self.send(rate, out);
-        Ok(())
-    }
-
-    fn send(&mut self, rate: u32, channels: Vec<Vec<f32>>) {
-        let frames = channels.first().map_or(0, Vec::len) as u64;
+        let frames = out.channels.first().map_or(0, Vec::len) as u64;
         // A restart is sent even empty, so the instance drops the old rate's pieces at once.
         if frames == 0 && self.announced {
             return;
         }
         self.announced = true;
-        for (all, new) in self.host_audio.iter_mut().zip(&channels) {
-            all.extend_from_slice(new);
-        }
         // A send error means the instance is gone; the job still finishes and saves its clip.
         let _ = self.job.reply.send(WorkerToInstance::Partial {
             job: self.job.id,
             start: self.sent,
             audio: Audio {
-                sample_rate: rate,
-                channels,
+                sample_rate: out.rate,
+                channels: out.channels,
             },
         });
         self.sent += frames;

@@ -33,6 +33,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The picture under the pointer while dragging (32x32 PNG; macOS requires one), shipped in the
+/// top-level `assets/` folder with the product's other non-code files. Only the native drag
+/// (Windows, macOS) shows it; it is embedded here so that every build, Linux included, checks
+/// that the file is there.
+#[cfg_attr(not(any(target_os = "windows", target_os = "macos")), allow(dead_code))]
+const ICON: &[u8] = include_bytes!("../../../../assets/clip-icon.png");
+
 /// Where a drag stands, as the GUI shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DragStatus {
@@ -343,5 +350,10 @@ mod tests {
         });
         assert_eq!(session.wait(Duration::from_secs(5)), DragStatus::Cancelled);
         t.join().unwrap();
+    }
+
+    #[test]
+    fn the_drag_icon_is_a_png() {
+        assert!(ICON.starts_with(b"\x89PNG\r\n\x1a\n"), "assets/clip-icon.png is not a PNG");
     }
 }

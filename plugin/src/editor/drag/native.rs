@@ -17,8 +17,6 @@ use raw_window_handle::HasWindowHandle;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// The picture under the pointer while dragging (32x32 PNG; macOS requires one).
-const ICON: &[u8] = include_bytes!("clip-icon.png");
 
 pub(super) fn start<W: HasWindowHandle + ?Sized>(
     paths: &[PathBuf],
@@ -37,7 +35,7 @@ pub(super) fn start<W: HasWindowHandle + ?Sized>(
     drag::start_drag(
         &Source(source),
         drag::DragItem::Files(paths.to_vec()),
-        drag::Image::Raw(ICON.to_vec()),
+        drag::Image::Raw(super::ICON.to_vec()),
         move |result, _cursor| {
             shared.finish(match result {
                 drag::DragResult::Dropped => DragStatus::Dropped {
