@@ -90,7 +90,7 @@ fn escape_cancels_the_drag_and_the_target_gets_nothing() {
     xdotool(&s.display, &["mouseup", "1"]);
 
     // GTK is told the drag left (this caught GDK missing XdndLeave when our source window
-    // vanished right after it; see LINGER in x11.rs) and never gets a drop.
+    // vanished right after it; see LINGER in plugin/src/editor/drag/x11.rs) and never gets a drop.
     let leave = next_event(&s.target.events, "leave", Duration::from_secs(10));
     assert!(leave.is_some(), "the target was not told the drag left");
     let events = events_within(&s.target.events, Duration::from_millis(2000));

@@ -67,7 +67,7 @@ pub fn configured(
 
 /// The preview while generating is off: these steps compare the finished clip, heard from its
 /// first sample without a gap, with its file, and this host renders far faster than the engine
-/// decodes, so a growing preview would pause (plugin/src/plugin/partial_preview.rs tests it).
+/// decodes, so a growing preview would pause (plugin/src/dispatch/partial_preview.rs tests it).
 pub fn default_settings(seed: u64) -> Value {
     json!({"length": {"seconds": CLIP_SECONDS}, "seed": seed, "seed_locked": true, "melody_source": "audio",
            "preview_while_generating": false})
