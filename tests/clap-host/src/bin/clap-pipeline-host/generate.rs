@@ -3,12 +3,11 @@
 
 use crate::harness::{
     clips, configured, count, default_settings, diagnostics, finished_or_failed, generate_and_wait,
-    melody, press, process_until, silence, BLOCK, CLIP_SECONDS, JOB_TIMEOUT,
+    melody, press_generate_before_end, process_until, silence, BLOCK, CLIP_SECONDS, JOB_TIMEOUT,
 };
 use crate::heard::{check_heard, read_wav};
 use anyhow::{ensure, Context, Result};
 use clap_test_host::instance::{open_entry, render_many};
-use clap_test_host::steps::GENERATE;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -83,11 +82,7 @@ pub fn four_instances(bundle: &Path) -> Result<()> {
         .map(|i| configured(&entry, &format!("instance {i}"), default_settings(i)))
         .collect::<Result<Vec<_>>>()?;
     let input = melody(rate);
-    let events = press(
-        &mut plugins[0],
-        GENERATE,
-        input[0].len() as u32 - 2 * BLOCK as u32,
-    )?;
+    let events = press_generate_before_end(&mut plugins[0], &input)?;
     render_many(&mut plugins, rate, BLOCK, &input, &events)?;
     let waited = process_until(&mut plugins, rate, BLOCK * 8, |ds| {
         ds.iter().all(finished_or_failed)
@@ -127,11 +122,7 @@ pub fn preview_while_generating(bundle: &Path) -> Result<()> {
     settings["length"] = json!({"seconds": 8.0});
     let mut plugin = configured(&entry, "preview while generating", settings)?;
     let input = melody(rate);
-    let events = press(
-        &mut plugin,
-        GENERATE,
-        input[0].len() as u32 - 2 * BLOCK as u32,
-    )?;
+    let events = press_generate_before_end(&mut plugin, &input)?;
     plugin.render(rate, BLOCK, &input, &events)?;
     let mut heard = [Vec::new(), Vec::new()];
     let mut frames_heard_while_running = 0usize;

@@ -101,6 +101,14 @@ pub fn press(plugin: &mut LoadedPlugin, name: &str, frame: u32) -> Result<[Param
     ])
 }
 
+/// "Generate" pressed two blocks before the end of `input`, so the capture holds all of it.
+pub fn press_generate_before_end(
+    plugin: &mut LoadedPlugin,
+    input: &[Vec<f32>; 2],
+) -> Result<[ParamEvent; 2]> {
+    press(plugin, GENERATE, input[0].len() as u32 - 2 * BLOCK as u32)
+}
+
 /// What a render loop saw.
 pub struct Waited {
     /// Output rendered while waiting (silence in), concatenated.
@@ -147,7 +155,7 @@ pub fn process_until(
 /// the whole melody), then processes silence until the job has finished or failed.
 pub fn generate_and_wait(plugin: &mut LoadedPlugin, rate: f64) -> Result<Waited> {
     let input = melody(rate);
-    let events = press(plugin, GENERATE, input[0].len() as u32 - 2 * BLOCK as u32)?;
+    let events = press_generate_before_end(plugin, &input)?;
     plugin.render(rate, BLOCK, &input, &events)?;
     let mut waited = process_until(std::slice::from_mut(plugin), rate, BLOCK * 8, |d| {
         finished_or_failed(&d[0])
@@ -166,7 +174,7 @@ pub fn finished_or_failed(d: &Value) -> bool {
 /// Starts a long job and returns once it is generating.
 pub fn start_long_job(plugin: &mut LoadedPlugin, rate: f64) -> Result<()> {
     let input = melody(rate);
-    let events = press(plugin, GENERATE, input[0].len() as u32 - 2 * BLOCK as u32)?;
+    let events = press_generate_before_end(plugin, &input)?;
     plugin.render(rate, BLOCK, &input, &events)?;
     process_until(std::slice::from_mut(plugin), rate, BLOCK, |d| {
         d[0]["stage"] == "Generating" && count(&d[0], "step") > 0 || finished_or_failed(&d[0])

@@ -1,8 +1,8 @@
 //! The step in a host that reports a transport: capture and preview follow the song position.
 
 use crate::harness::{
-    clips, configured, count, default_settings, diagnostics, finished_or_failed, melody, press,
-    silence, BLOCK, JOB_TIMEOUT,
+    clips, configured, count, default_settings, diagnostics, finished_or_failed, melody,
+    press_generate_before_end, silence, BLOCK, JOB_TIMEOUT,
 };
 use crate::heard::read_wav;
 use anyhow::{ensure, Context, Result};
@@ -10,7 +10,6 @@ use clack_host::events::event_types::{TransportEvent, TransportFlags};
 use clack_host::events::{EventFlags, EventHeader};
 use clack_host::utils::{BeatTime, SecondsTime};
 use clap_test_host::instance::open_entry;
-use clap_test_host::steps::GENERATE;
 use clap_test_host::ParamEvent;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -63,11 +62,7 @@ pub fn follow_transport(bundle: &Path) -> Result<()> {
     // Play from 3 s (beat 6, bar 1) with the melody; press Generate near its end; then stop.
     let anchor = 3.0;
     let input = melody(rate);
-    let events = press(
-        &mut plugin,
-        GENERATE,
-        input[0].len() as u32 - 2 * BLOCK as u32,
-    )?;
+    let events = press_generate_before_end(&mut plugin, &input)?;
     plugin.render_with_transport(rate, BLOCK, &input, &events, &playing_from(anchor))?;
     let start = Instant::now();
     loop {
