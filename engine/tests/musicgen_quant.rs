@@ -4,8 +4,8 @@
 //!
 //! The tiny decoders are 32 wide with a 64-wide feed-forward: every inner size fits q8_0's
 //! 32-weight blocks and none fits q4k's 256, so q4k must fall back to q8_0 on every layer (the
-//! q4k kernels themselves are checked at real sizes by the unit tests in `qlinear.rs` and by
-//! scripts/bench.py).
+//! q4k kernels themselves are checked at real sizes by the unit tests in
+//! `engine/src/musicgen/qlinear.rs` and by scripts/bench.py).
 
 #[path = "../../tests/support/fixtures.rs"]
 mod common;

@@ -23,7 +23,7 @@ def editor_drag(vst3: str, wav: str, drop_at: list[int], screenshot: str, title:
     ui_rects.use_rects_file()
     plugin = load_plugin(vst3)
     state = juce_state.plugin_state(plugin.raw_state)
-    # A clip as the worker saves it (plugin/src/worker/clip.rs ClipMeta); omitted settings take defaults.
+    # A clip as the worker saves it (ClipMeta, engine/src/record/clip_meta.rs); omitted settings take defaults.
     meta = {
         "path": wav,
         "settings": {"prompt": "drag test"},

@@ -67,7 +67,7 @@ def configured(vst3: str, prompt: str, settings: dict):
 def settings(seed: int, seconds: float = CLIP_SECONDS, **extra) -> dict:
     # The preview while generating is off: these tests compare the finished clip, heard from its
     # first sample without a gap, with its file, and an offline host renders far faster than
-    # the engine decodes, so a growing preview would pause (plugin/src/plugin/partial_preview.rs
+    # the engine decodes, so a growing preview would pause (plugin/src/dispatch/partial_preview.rs
     # tests that preview).
     return {"length": {"seconds": seconds}, "seed": seed, "seed_locked": True, "melody_source": "audio",
             "preview_while_generating": False, **extra}

@@ -2,7 +2,7 @@
 
 The editor writes where it drew a few named widgets ("prompt", "generate", "cancel",
 "library", "drag_handle_0" for the newest clip, ...) to the JSON file named by the
-MELODYGEN_UI_RECTS environment variable (plugin/src/plugin/ui_rects.rs):
+MELODYGEN_UI_RECTS environment variable (plugin/src/editor/ui_rects.rs):
 
     {"pixels_per_point": 1.0, "window": [w, h], "rects": {"generate": [x0, y0, x1, y1], ...}}
 

@@ -9,8 +9,21 @@
 //!
 //! What the steps observe comes from the plugin's ordinary saved state: the `clips` field (paths
 //! and metadata) and the read-only `diagnostics` field (model loads, job outcomes, progress).
+//!
+//! Files: `pipeline` is the step table; `harness` holds what every step does as the DAW
+//! (configure an instance, press a parameter, process until the job is done); `heard` reads a
+//! clip file and checks the output against it; the steps themselves are grouped in `generate`
+//! (clips made and heard, several instances, preview while generating), `interrupt` (cancel,
+//! removal, rate change), `session` (corrupt model, reopened session) and `transport`
+//! (following the host's song position).
 
+mod generate;
+mod harness;
+mod heard;
+mod interrupt;
 mod pipeline;
+mod session;
+mod transport;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
