@@ -38,11 +38,6 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// Resolves `spec` (folder or cached HF repo id, see [`resolve_model`]) and opens it.
-    pub fn resolve_and_open(spec: &str) -> Result<Self, EngineError> {
-        Self::open(&resolve_model(spec)?)
-    }
-
     /// Opens the checkpoint folder `dir`: parses config.json (required), generation_config.json
     /// (optional) and finds the weight files (required). Does not read tensors.
     pub fn open(dir: &Path) -> Result<Self, EngineError> {

@@ -79,13 +79,6 @@ pub struct DecoderCache {
     past: usize,
 }
 
-impl DecoderCache {
-    /// Positions already consumed (prefix included).
-    pub fn past_len(&self) -> usize {
-        self.past
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Decoder {
     cfg: DecoderConfig,
@@ -144,11 +137,6 @@ impl Decoder {
     /// The format of the linear layers, with any per-layer fallbacks.
     pub fn quant_report(&self) -> &QuantReport {
         &self.quant
-    }
-
-    /// Whether the decoder attends to text states (false: melody prefix conditioning).
-    pub fn has_cross_attention(&self) -> bool {
-        self.cross_attention
     }
 
     pub fn dtype(&self) -> DType {
