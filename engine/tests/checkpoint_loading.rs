@@ -233,7 +233,7 @@ fn missing_tensor_and_wrong_shape() {
     candle_core::safetensors::save(&tensors, &weights).unwrap();
     let ckpt = Checkpoint::open(dir.path()).unwrap();
     let vb = ckpt.var_builder(DType::F32, &Device::Cpu).unwrap();
-    let err = EncodecDecoder::load(vb.pp("audio_encoder"), &ckpt.config.audio_encoder).unwrap_err();
+    let err = EncodecDecoder::new(&ckpt.config.audio_encoder, vb.pp("audio_encoder")).unwrap_err();
     assert!(
         matches!(&err, EngineError::MissingTensor { name: n, expected } if n == name && expected == &[2048, 16]),
         "{err}"
@@ -249,7 +249,7 @@ fn missing_tensor_and_wrong_shape() {
     );
     candle_core::safetensors::save(&tensors, &weights).unwrap();
     let vb = ckpt.var_builder(DType::F32, &Device::Cpu).unwrap();
-    let err = EncodecDecoder::load(vb.pp("audio_encoder"), &ckpt.config.audio_encoder).unwrap_err();
+    let err = EncodecDecoder::new(&ckpt.config.audio_encoder, vb.pp("audio_encoder")).unwrap_err();
     assert!(
         matches!(&err, EngineError::TensorShape { name: n, expected, actual } if n == name && expected == &[2048, 16] && actual == &[2048, 8]),
         "{err}"

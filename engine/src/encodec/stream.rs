@@ -252,7 +252,7 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tiny-musicgen");
         let ckpt = Checkpoint::open(&dir).unwrap();
         let vb = ckpt.var_builder(DType::F32, &Device::Cpu).unwrap();
-        EncodecDecoder::load(vb.pp("audio_encoder"), &ckpt.config.audio_encoder).unwrap()
+        EncodecDecoder::new(&ckpt.config.audio_encoder, vb.pp("audio_encoder")).unwrap()
     }
 
     fn random_codes(n_q: usize, frames: usize, seed: u64) -> Vec<Vec<u32>> {

@@ -88,11 +88,11 @@ impl MusicGen {
             path: dir.join("config.json"),
             reason: format!("text_encoder: {reason}"),
         })?;
-        let text = TextEncoder::load(vb32.pp("text_encoder"), &t5_cfg, &ckpt.tokenizer_path()?)?;
+        let text = TextEncoder::new(&t5_cfg, &ckpt.tokenizer_path()?, vb32.pp("text_encoder"))?;
         let melody = config.melody.as_ref().map(|m| (m.num_chroma, m.chroma_length));
-        let projections = Projections::load(vb.clone(), config.text_encoder.d_model, config.decoder.hidden_size, melody)?;
-        let decoder = Decoder::load_with(vb.pp("decoder"), &config.decoder, melody.is_none(), quant)?;
-        let codec = EncodecDecoder::load(vb32.pp("audio_encoder"), &config.audio_encoder)?;
+        let projections = Projections::new(config.text_encoder.d_model, config.decoder.hidden_size, melody, vb.clone())?;
+        let decoder = Decoder::new_with(&config.decoder, melody.is_none(), quant, vb.pp("decoder"))?;
+        let codec = EncodecDecoder::new(&config.audio_encoder, vb32.pp("audio_encoder"))?;
         let sample_rate = config.audio_encoder.sampling_rate as u32;
         Ok(MusicGen { config, text, projections, decoder, codec, sample_rate })
     }

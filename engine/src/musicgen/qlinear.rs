@@ -251,7 +251,7 @@ impl Quantizer {
     ///
     /// A quantized matrix is held for our CPU kernels; the model is only loaded quantized on the
     /// CPU (see the module doc).
-    pub fn linear(&mut self, vb: VarBuilder, in_dim: usize, out_dim: usize) -> Result<QLinear> {
+    pub fn linear(&mut self, in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<QLinear> {
         let wanted = self.report.requested;
         let mut format = wanted;
         while !format.fits(in_dim) {
@@ -320,7 +320,7 @@ mod tests {
         let w = random(n, k, 3);
         map.data().lock().unwrap().insert("l.weight".into(), candle_core::Var::from_tensor(&w).unwrap());
         let mut qz = Quantizer::new(quant);
-        let q = qz.linear(vb.pp("l"), k, n).unwrap();
+        let q = qz.linear(k, n, vb.pp("l")).unwrap();
         assert_eq!(q.format(), quant);
         let x = random(rows, k, 5).unsqueeze(0).unwrap();
         let exact = x.broadcast_matmul(&w.t().unwrap()).unwrap();
@@ -352,7 +352,7 @@ mod tests {
         assert!(err > 0.0, "q8_0 cannot be exact on random weights");
         let map = VarMap::new();
         let mut qz = Quantizer::new(Quant::Q8_0);
-        qz.linear(VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu).pp("z"), k, n).unwrap();
+        qz.linear(k, n, VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu).pp("z")).unwrap();
         // Our layout: 32 bytes and an f32 scale per 32 weights.
         assert_eq!(qz.finish().weight_bytes, n * k / 32 * 36);
     }
@@ -401,9 +401,9 @@ mod tests {
         let map = VarMap::new();
         let vb = VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);
         let mut qz = Quantizer::new(Quant::Q4K);
-        assert_eq!(qz.linear(vb.pp("a"), 512, 16).unwrap().format(), Quant::Q4K);
-        assert_eq!(qz.linear(vb.pp("b"), 96, 16).unwrap().format(), Quant::Q8_0);
-        assert_eq!(qz.linear(vb.pp("c"), 40, 16).unwrap().format(), Quant::F32);
+        assert_eq!(qz.linear(512, 16, vb.pp("a")).unwrap().format(), Quant::Q4K);
+        assert_eq!(qz.linear(96, 16, vb.pp("b")).unwrap().format(), Quant::Q8_0);
+        assert_eq!(qz.linear(40, 16, vb.pp("c")).unwrap().format(), Quant::F32);
         let r = qz.finish();
         assert_eq!((r.q4k_layers, r.q8_0_layers, r.f32_layers), (1, 1, 1));
         assert_eq!(
