@@ -284,3 +284,19 @@ fn hf_cache_resolution() {
         "{err}"
     );
 }
+
+/// The model builds from a checkpoint opened once (the checkpoint reads the tokenizer and maps
+/// the weights), and it is the model `MusicGen::load` makes of the same folder.
+#[test]
+fn the_model_builds_from_an_opened_checkpoint() {
+    use melodygen_engine::musicgen::{LoadOptions, MusicGen, Prompt};
+    let ckpt = Checkpoint::open(&fixture("tiny-musicgen")).unwrap();
+    let built = MusicGen::from_checkpoint(&ckpt, &Device::Cpu, &LoadOptions::default()).unwrap();
+    let loaded = MusicGen::load(&ckpt.dir, &Device::Cpu, DType::F32).unwrap();
+    let prompt = Prompt::Text("lofi beat".into());
+    let ids = built.tokenize(&prompt).unwrap();
+    assert_eq!(ids, ckpt.tokenizer().unwrap().encode("lofi beat", true).unwrap().get_ids());
+    assert_eq!(ids, loaded.tokenize(&prompt).unwrap());
+    let codes = vec![vec![1u32, 2, 3]; 4];
+    assert_eq!(built.decode(&codes).unwrap().channels, loaded.decode(&codes).unwrap().channels);
+}

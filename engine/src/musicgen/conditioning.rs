@@ -10,8 +10,6 @@
 //! Classifier-free guidance doubles the batch: rows `0..B` conditional, rows `B..2B`
 //! unconditional (text states all zero; melody: the "null chroma", one-hot on bin 0).
 
-use std::path::Path;
-
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{linear, Linear, VarBuilder};
 use candle_transformers::models::t5::{Config as T5Config, T5EncoderModel};
@@ -31,12 +29,9 @@ pub struct TextEncoder {
 }
 
 impl TextEncoder {
-    /// `vb` must point at the checkpoint's `text_encoder` prefix and be f32.
-    pub fn new(cfg: &T5Config, tokenizer_path: &Path, vb: VarBuilder) -> Result<Self, EngineError> {
-        let tokenizer = Tokenizer::from_file(tokenizer_path).map_err(|e| EngineError::Tokenizer {
-            path: tokenizer_path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+    /// `vb` must point at the checkpoint's `text_encoder` prefix and be f32; `tokenizer` is the
+    /// checkpoint's (see [`crate::checkpoint::Checkpoint::tokenizer`]).
+    pub fn new(cfg: &T5Config, tokenizer: Tokenizer, vb: VarBuilder) -> Result<Self, EngineError> {
         Ok(Self { t5: T5EncoderModel::load(vb, cfg)?, tokenizer, vocab_size: cfg.vocab_size })
     }
 
