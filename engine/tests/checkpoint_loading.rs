@@ -233,7 +233,7 @@ fn missing_tensor_and_wrong_shape() {
     candle_core::safetensors::save(&tensors, &weights).unwrap();
     let ckpt = Checkpoint::open(dir.path()).unwrap();
     let vb = ckpt.var_builder(DType::F32, &Device::Cpu).unwrap();
-    let err = EncodecDecoder::load(vb.pp("audio_encoder"), &ckpt.config.audio_encoder).unwrap_err();
+    let err = EncodecDecoder::new(&ckpt.config.audio_encoder, vb.pp("audio_encoder")).unwrap_err();
     assert!(
         matches!(&err, EngineError::MissingTensor { name: n, expected } if n == name && expected == &[2048, 16]),
         "{err}"
@@ -249,7 +249,7 @@ fn missing_tensor_and_wrong_shape() {
     );
     candle_core::safetensors::save(&tensors, &weights).unwrap();
     let vb = ckpt.var_builder(DType::F32, &Device::Cpu).unwrap();
-    let err = EncodecDecoder::load(vb.pp("audio_encoder"), &ckpt.config.audio_encoder).unwrap_err();
+    let err = EncodecDecoder::new(&ckpt.config.audio_encoder, vb.pp("audio_encoder")).unwrap_err();
     assert!(
         matches!(&err, EngineError::TensorShape { name: n, expected, actual } if n == name && expected == &[2048, 16] && actual == &[2048, 8]),
         "{err}"
@@ -283,4 +283,20 @@ fn hf_cache_resolution() {
         matches!(&err, EngineError::ModelNotInCache { repo, looked_in } if repo == "acme/other" && looked_in == cache.path()),
         "{err}"
     );
+}
+
+/// The model builds from a checkpoint opened once (the checkpoint reads the tokenizer and maps
+/// the weights), and it is the model `MusicGen::load` makes of the same folder.
+#[test]
+fn the_model_builds_from_an_opened_checkpoint() {
+    use melodygen_engine::musicgen::{LoadOptions, MusicGen, Prompt};
+    let ckpt = Checkpoint::open(&fixture("tiny-musicgen")).unwrap();
+    let built = MusicGen::from_checkpoint(&ckpt, &Device::Cpu, &LoadOptions::default()).unwrap();
+    let loaded = MusicGen::load(&ckpt.dir, &Device::Cpu, DType::F32).unwrap();
+    let prompt = Prompt::Text("lofi beat".into());
+    let ids = built.tokenize(&prompt).unwrap();
+    assert_eq!(ids, ckpt.tokenizer().unwrap().encode("lofi beat", true).unwrap().get_ids());
+    assert_eq!(ids, loaded.tokenize(&prompt).unwrap());
+    let codes = vec![vec![1u32, 2, 3]; 4];
+    assert_eq!(built.decode(&codes).unwrap().channels, loaded.decode(&codes).unwrap().channels);
 }

@@ -20,7 +20,7 @@ const TOL: f32 = 1e-5;
 fn load(name: &str) -> (EncodecDecoder, HashMap<String, Tensor>) {
     let ckpt = Checkpoint::open(&fixtures().join(name)).unwrap();
     let vb = ckpt.var_builder(DType::F32, &Device::Cpu).unwrap();
-    let dec = EncodecDecoder::load(vb.pp("audio_encoder"), &ckpt.config.audio_encoder).unwrap();
+    let dec = EncodecDecoder::new(&ckpt.config.audio_encoder, vb.pp("audio_encoder")).unwrap();
     let refs = candle_core::safetensors::load(
         fixtures().join(format!("refs/{name}.safetensors")),
         &Device::Cpu,
@@ -165,7 +165,7 @@ fn invalid_codes_are_rejected() {
 fn real_size_decode_timing() {
     let cfg: melodygen_engine::checkpoint::EncodecConfig = serde_json::from_str("{}").unwrap();
     let vb = candle_nn::VarBuilder::zeros(DType::F32, &Device::Cpu);
-    let dec = EncodecDecoder::load(vb, &cfg).unwrap();
+    let dec = EncodecDecoder::new(&cfg, vb).unwrap();
     let codes = Tensor::zeros((1, 4, 500), DType::U32, &Device::Cpu).unwrap();
     let t = Instant::now();
     let audio = dec.decode(&codes).unwrap();

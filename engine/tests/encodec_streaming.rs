@@ -166,7 +166,7 @@ fn real_size_streaming_matches_one_shot() {
         .join("musicgen-small-random");
     let ckpt = Checkpoint::open(&dir).unwrap();
     let vb = ckpt.var_builder(DType::F32, &Device::Cpu).unwrap();
-    let dec = EncodecDecoder::load(vb.pp("audio_encoder"), &ckpt.config.audio_encoder).unwrap();
+    let dec = EncodecDecoder::new(&ckpt.config.audio_encoder, vb.pp("audio_encoder")).unwrap();
     let frames = 500;
     let codes: Vec<Vec<u32>> = (0..4u32).map(|q| (0..frames as u32).map(|f| (f * 7919 + q * 104_729) % 2048).collect()).collect();
     let t = Instant::now();

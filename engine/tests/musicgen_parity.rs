@@ -288,8 +288,8 @@ fn half_precision_decoder_tracks_transformers() {
     let scale: f32 = reference.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap();
     for (dtype, rel_tol) in [(DType::F16, 5e-3f32), (DType::BF16, 2e-2)] {
         let vb = ckpt.var_builder(dtype, &Device::Cpu).unwrap();
-        let decoder = Decoder::load(vb.pp("decoder"), &ckpt.config.decoder, true).unwrap();
-        let proj = Projections::load(vb, 24, 32, None).unwrap();
+        let decoder = Decoder::new(&ckpt.config.decoder, true, vb.pp("decoder")).unwrap();
+        let proj = Projections::new(24, 32, None, vb).unwrap();
         let Conditioning::CrossAttention { states, valid } =
             proj.condition(&[f.get("t5_hidden_0").clone()], &[], true).unwrap()
         else {

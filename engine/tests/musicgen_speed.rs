@@ -14,7 +14,7 @@ fn steps_per_second(cfg_json: &str, steps: usize) -> f64 {
     let cfg: DecoderConfig = serde_json::from_str(cfg_json).unwrap();
     let map = VarMap::new();
     let vb = VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);
-    let decoder = Decoder::load(vb.pp("decoder"), &cfg, true).unwrap();
+    let decoder = Decoder::new(&cfg, true, vb.pp("decoder")).unwrap();
     let states = Tensor::randn(0f32, 1.0, (2, 12, cfg.hidden_size), &Device::Cpu).unwrap();
     let cond = Conditioning::CrossAttention { states, valid: vec![12, 0] };
     let sampling = SamplingConfig { top_k: 250, top_p: 0.0, temperature: 1.0, greedy: false };

@@ -3,6 +3,9 @@
 //! Layout is the Hugging Face one (`config.json`, `generation_config.json`,
 //! `model.safetensors` or `model.safetensors.index.json` + shards, `tokenizer.json`), whether the
 //! folder was given directly or found in the HF cache.
+//!
+//! Every read of a checkpoint's files happens here (configs, tokenizer, weights), so the model
+//! types are built from what a [`Checkpoint`] hands them and touch no files themselves.
 mod config;
 pub mod download;
 mod generation;
@@ -13,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
+use tokenizers::Tokenizer;
 
 pub use config::{
     DecoderConfig, EncodecConfig, MelodyConfig, ModelType, MusicgenConfig, PadMode,
@@ -38,11 +42,6 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// Resolves `spec` (folder or cached HF repo id, see [`resolve_model`]) and opens it.
-    pub fn resolve_and_open(spec: &str) -> Result<Self, EngineError> {
-        Self::open(&resolve_model(spec)?)
-    }
-
     /// Opens the checkpoint folder `dir`: parses config.json (required), generation_config.json
     /// (optional) and finds the weight files (required). Does not read tensors.
     pub fn open(dir: &Path) -> Result<Self, EngineError> {
@@ -51,7 +50,7 @@ impl Checkpoint {
                 path: dir.to_path_buf(),
             });
         }
-        let config_path = dir.join("config.json");
+        let config_path = config_path(dir);
         if !config_path.is_file() {
             return Err(EngineError::MissingFile {
                 what: "model config (config.json)",
@@ -70,6 +69,11 @@ impl Checkpoint {
         })
     }
 
+    /// Path of `config.json`, the file errors about the model's settings name.
+    pub fn config_path(&self) -> PathBuf {
+        config_path(&self.dir)
+    }
+
     /// Path of `tokenizer.json`, or an error saying it is missing.
     pub fn tokenizer_path(&self) -> Result<PathBuf, EngineError> {
         let path = self.dir.join("tokenizer.json");
@@ -81,6 +85,16 @@ impl Checkpoint {
                 path,
             })
         }
+    }
+
+    /// Reads `tokenizer.json` (T5's tokenizer), or says why it cannot: missing, or not a
+    /// tokenizer file.
+    pub fn tokenizer(&self) -> Result<Tokenizer, EngineError> {
+        let path = self.tokenizer_path()?;
+        Tokenizer::from_file(&path).map_err(|e| EngineError::Tokenizer {
+            path: path.clone(),
+            reason: e.to_string(),
+        })
     }
 
     /// Memory-maps the weight files (validating every header) into a `VarBuilder` that
@@ -104,6 +118,10 @@ impl Checkpoint {
     pub fn weights(&self) -> Result<WeightFiles, EngineError> {
         WeightFiles::open(&self.weight_files)
     }
+}
+
+fn config_path(dir: &Path) -> PathBuf {
+    dir.join("config.json")
 }
 
 /// `model.safetensors`, or the distinct shards listed in `model.safetensors.index.json`.

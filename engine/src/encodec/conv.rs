@@ -12,7 +12,7 @@ use crate::error::EngineError;
 
 /// Loads a weight-normalised kernel under `vb` (`weight_g`/`weight_v`, either naming) and folds
 /// the norm: W = g · v / ‖v‖ with the norm over every axis but 0. `shape` is v's shape.
-fn weight_norm(vb: &VarBuilder, shape: (usize, usize, usize)) -> Result<Tensor, EngineError> {
+fn weight_norm(shape: (usize, usize, usize), vb: &VarBuilder) -> Result<Tensor, EngineError> {
     let g = get_checked(vb, (shape.0, 1, 1), "weight_g")?;
     let v = get_checked(vb, shape, "weight_v")?;
     let norm = v.sqr()?.sum_keepdim((1, 2))?.sqrt()?;
@@ -37,16 +37,16 @@ pub struct SameConv1d {
 
 impl SameConv1d {
     /// Loads `{prefix}.conv.{weight_g, weight_v, bias}`.
-    pub fn load(
-        vb: VarBuilder,
+    pub fn new(
         in_c: usize,
         out_c: usize,
         kernel: usize,
         dilation: usize,
         pad_mode: PadMode,
+        vb: VarBuilder,
     ) -> Result<Self, EngineError> {
         let vb = vb.pp("conv");
-        let weight = weight_norm(&vb, (out_c, in_c, kernel))?;
+        let weight = weight_norm((out_c, in_c, kernel), &vb)?;
         let taps = (0..kernel)
             .map(|k| weight.narrow(2, k, 1)?.squeeze(2)?.contiguous())
             .collect::<candle_core::Result<Vec<_>>>()?;
@@ -126,15 +126,15 @@ pub struct UpsampleConv1d {
 
 impl UpsampleConv1d {
     /// Loads `{prefix}.conv.{weight_g, weight_v, bias}`; v is (in, out, 2·stride).
-    pub fn load(
-        vb: VarBuilder,
+    pub fn new(
         in_c: usize,
         out_c: usize,
         stride: usize,
+        vb: VarBuilder,
     ) -> Result<Self, EngineError> {
         let vb = vb.pp("conv");
         let weight =
-            weight_norm(&vb, (in_c, out_c, 2 * stride))?.reshape((in_c, out_c * 2 * stride))?;
+            weight_norm((in_c, out_c, 2 * stride), &vb)?.reshape((in_c, out_c * 2 * stride))?;
         let bias = get_checked(&vb, out_c, "bias")?;
         let total = stride; // kernel − stride
         Ok(Self {

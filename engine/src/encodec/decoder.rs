@@ -16,24 +16,24 @@ struct ResBlock {
 }
 
 impl ResBlock {
-    fn load(
-        vb: VarBuilder,
+    fn new(
         cfg: &EncodecConfig,
         dim: usize,
         dilation: usize,
+        vb: VarBuilder,
     ) -> Result<Self, EngineError> {
         let hidden = dim / cfg.compress;
         let block = vb.pp("block");
         // block.0 and block.2 are the (parameter-free) ELUs.
-        let conv1 = SameConv1d::load(
-            block.pp(1),
+        let conv1 = SameConv1d::new(
             dim,
             hidden,
             cfg.residual_kernel_size,
             dilation,
             cfg.pad_mode,
+            block.pp(1),
         )?;
-        let conv2 = SameConv1d::load(block.pp(3), hidden, dim, 1, 1, cfg.pad_mode)?;
+        let conv2 = SameConv1d::new(hidden, dim, 1, 1, cfg.pad_mode, block.pp(3))?;
         Ok(Self { conv1, conv2 })
     }
 
@@ -69,12 +69,12 @@ impl EncodecDecoder {
     /// Loads from `vb` positioned at the codec (e.g. `checkpoint_vb.pp("audio_encoder")`).
     /// Tensor names follow transformers' `EncodecModel`: `quantizer.layers.{q}.codebook.embed`,
     /// `decoder.layers.{i}...` in module order.
-    pub fn load(vb: VarBuilder, cfg: &EncodecConfig) -> Result<Self, EngineError> {
-        let quantizer = Quantizer::load(
-            vb.pp("quantizer"),
+    pub fn new(cfg: &EncodecConfig, vb: VarBuilder) -> Result<Self, EngineError> {
+        let quantizer = Quantizer::new(
             cfg.num_quantizers(),
             cfg.codebook_size,
             cfg.codebook_dim(),
+            vb.pp("quantizer"),
         )?;
         if cfg.codebook_dim() != cfg.hidden_size {
             return Err(EngineError::UnsupportedConfig {
@@ -93,40 +93,40 @@ impl EncodecDecoder {
             idx += 1;
             layers.pp(idx - 1)
         };
-        let conv_in = SameConv1d::load(
-            next(),
+        let conv_in = SameConv1d::new(
             cfg.hidden_size,
             channels,
             cfg.kernel_size,
             1,
             cfg.pad_mode,
+            next(),
         )?;
-        let lstm = EncodecLstm::load(next(), channels, cfg.num_lstm_layers)?;
+        let lstm = EncodecLstm::new(channels, cfg.num_lstm_layers, next())?;
         let mut stages = Vec::with_capacity(cfg.upsampling_ratios.len());
         for &ratio in &cfg.upsampling_ratios {
             let _elu = next();
-            let up = UpsampleConv1d::load(next(), channels, channels / 2, ratio)?;
+            let up = UpsampleConv1d::new(channels, channels / 2, ratio, next())?;
             channels /= 2;
             let blocks = (0..cfg.num_residual_layers)
                 .map(|j| {
-                    ResBlock::load(
-                        next(),
+                    ResBlock::new(
                         cfg,
                         channels,
                         cfg.dilation_growth_rate.pow(j as u32),
+                        next(),
                     )
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             stages.push(Stage { up, blocks });
         }
         let _elu = next();
-        let conv_out = SameConv1d::load(
-            next(),
+        let conv_out = SameConv1d::new(
             channels,
             cfg.audio_channels,
             cfg.last_kernel_size,
             1,
             cfg.pad_mode,
+            next(),
         )?;
         Ok(Self {
             quantizer,

@@ -27,7 +27,7 @@ pub struct EncodecLstm {
 
 impl EncodecLstm {
     /// Loads `{prefix}.lstm.{weight_ih_l{n}, weight_hh_l{n}, bias_ih_l{n}, bias_hh_l{n}}`.
-    pub fn load(vb: VarBuilder, dim: usize, num_layers: usize) -> Result<Self, EngineError> {
+    pub fn new(dim: usize, num_layers: usize, vb: VarBuilder) -> Result<Self, EngineError> {
         let vb = vb.pp("lstm");
         let layers = (0..num_layers)
             .map(|n| {

@@ -17,11 +17,11 @@ pub struct Quantizer {
 
 impl Quantizer {
     /// Loads `{prefix}.layers.{q}.codebook.embed` (size, dim) for every quantizer.
-    pub fn load(
-        vb: VarBuilder,
+    pub fn new(
         num_quantizers: usize,
         codebook_size: usize,
         dim: usize,
+        vb: VarBuilder,
     ) -> Result<Self, EngineError> {
         let books = (0..num_quantizers)
             .map(|q| {

@@ -23,7 +23,7 @@
 //!
 //! The result is the one-shot decode up to floating-point summation order (the same sums,
 //! computed in differently shaped matrix products): measured ≤ 1e-6 on the tiny fixtures and
-//! on real-size random weights (see the tests and `plugin/tests/encodec_streaming.rs`).
+//! on real-size random weights (see the tests and `engine/tests/encodec_streaming.rs`).
 //!
 //! ## Cost and latency
 //! Extra work is the overlap only: `2·M` frames of synthesis per chunk (for 25-frame chunks
@@ -106,11 +106,6 @@ impl<'d> EncodecStream<'d> {
     /// Frames pushed so far.
     pub fn frames(&self) -> usize {
         self.codes[0].len()
-    }
-
-    /// Frames whose audio has been returned (`hop` samples each).
-    pub fn frames_emitted(&self) -> usize {
-        self.emitted
     }
 
     /// Appends frames (`codes[q][f]`, every row the same length, possibly 0) and returns the
@@ -257,7 +252,7 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tiny-musicgen");
         let ckpt = Checkpoint::open(&dir).unwrap();
         let vb = ckpt.var_builder(DType::F32, &Device::Cpu).unwrap();
-        EncodecDecoder::load(vb.pp("audio_encoder"), &ckpt.config.audio_encoder).unwrap()
+        EncodecDecoder::new(&ckpt.config.audio_encoder, vb.pp("audio_encoder")).unwrap()
     }
 
     fn random_codes(n_q: usize, frames: usize, seed: u64) -> Vec<Vec<u32>> {
@@ -303,7 +298,7 @@ mod tests {
     }
 
     /// The streamed audio is the one-shot decode (itself checked against transformers in
-    /// plugin/tests/encodec_parity.rs), for frame-by-frame pushes, uneven pieces, and clip
+    /// engine/tests/encodec_parity.rs), for frame-by-frame pushes, uneven pieces, and clip
     /// lengths around the chunk boundaries.
     #[test]
     fn streamed_audio_equals_the_one_shot_decode() {

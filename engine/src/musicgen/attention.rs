@@ -37,21 +37,21 @@ pub struct Attention {
 
 impl Attention {
     /// Loads `{q,k,v,out}_proj.weight` (all `(hidden, hidden)`, no bias) from `vb`, in f32.
-    pub fn load(vb: VarBuilder, hidden: usize, num_heads: usize) -> Result<Self> {
-        Self::load_with(vb, hidden, num_heads, &mut Quantizer::new(Quant::F32))
+    pub fn new(hidden: usize, num_heads: usize, vb: VarBuilder) -> Result<Self> {
+        Self::new_with(hidden, num_heads, &mut Quantizer::new(Quant::F32), vb)
     }
 
-    /// As [`Self::load`], storing the projections in the quantizer's format.
-    pub fn load_with(vb: VarBuilder, hidden: usize, num_heads: usize, qz: &mut Quantizer) -> Result<Self> {
+    /// As [`Self::new`], storing the projections in the quantizer's format.
+    pub fn new_with(hidden: usize, num_heads: usize, qz: &mut Quantizer, vb: VarBuilder) -> Result<Self> {
         if num_heads == 0 || !hidden.is_multiple_of(num_heads) {
             candle_core::bail!("hidden size {hidden} is not divisible by {num_heads} heads");
         }
         let head_dim = hidden / num_heads;
         Ok(Self {
-            q_proj: qz.linear(vb.pp("q_proj"), hidden, hidden)?,
-            k_proj: qz.linear(vb.pp("k_proj"), hidden, hidden)?,
-            v_proj: qz.linear(vb.pp("v_proj"), hidden, hidden)?,
-            out_proj: qz.linear(vb.pp("out_proj"), hidden, hidden)?,
+            q_proj: qz.linear(hidden, hidden, vb.pp("q_proj"))?,
+            k_proj: qz.linear(hidden, hidden, vb.pp("k_proj"))?,
+            v_proj: qz.linear(hidden, hidden, vb.pp("v_proj"))?,
+            out_proj: qz.linear(hidden, hidden, vb.pp("out_proj"))?,
             num_heads,
             head_dim,
             scale: (head_dim as f64).powf(-0.5),
@@ -144,7 +144,7 @@ mod tests {
         let map = VarMap::new();
         let vb = VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);
         // VarMap initialises missing variables randomly (Kaiming-like) on first access.
-        Attention::load(vb, hidden, heads).unwrap()
+        Attention::new(hidden, heads, vb).unwrap()
     }
 
     fn input(b: usize, t: usize, h: usize, seed: u64) -> Tensor {

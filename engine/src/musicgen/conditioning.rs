@@ -10,8 +10,6 @@
 //! Classifier-free guidance doubles the batch: rows `0..B` conditional, rows `B..2B`
 //! unconditional (text states all zero; melody: the "null chroma", one-hot on bin 0).
 
-use std::path::Path;
-
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{linear, Linear, VarBuilder};
 use candle_transformers::models::t5::{Config as T5Config, T5EncoderModel};
@@ -31,12 +29,9 @@ pub struct TextEncoder {
 }
 
 impl TextEncoder {
-    /// `vb` must point at the checkpoint's `text_encoder` prefix and be f32.
-    pub fn load(vb: VarBuilder, cfg: &T5Config, tokenizer_path: &Path) -> Result<Self, EngineError> {
-        let tokenizer = Tokenizer::from_file(tokenizer_path).map_err(|e| EngineError::Tokenizer {
-            path: tokenizer_path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+    /// `vb` must point at the checkpoint's `text_encoder` prefix and be f32; `tokenizer` is the
+    /// checkpoint's (see [`crate::checkpoint::Checkpoint::tokenizer`]).
+    pub fn new(cfg: &T5Config, tokenizer: Tokenizer, vb: VarBuilder) -> Result<Self, EngineError> {
         Ok(Self { t5: T5EncoderModel::load(vb, cfg)?, tokenizer, vocab_size: cfg.vocab_size })
     }
 
@@ -108,7 +103,7 @@ pub struct Projections {
 impl Projections {
     /// `vb` at the checkpoint root, in the decoder's dtype. `melody`: `(num_chroma,
     /// chroma_length)` for MusicGen-Melody.
-    pub fn load(vb: VarBuilder, text_dim: usize, hidden: usize, melody: Option<(usize, usize)>) -> Result<Self, EngineError> {
+    pub fn new(text_dim: usize, hidden: usize, melody: Option<(usize, usize)>, vb: VarBuilder) -> Result<Self, EngineError> {
         let text = linear(text_dim, hidden, vb.pp("enc_to_dec_proj"))?;
         let chroma = match melody {
             Some((num_chroma, len)) => Some((linear(num_chroma, hidden, vb.pp("audio_enc_to_dec_proj"))?, len)),
@@ -215,7 +210,7 @@ mod tests {
     fn projections(chroma_length: usize) -> Projections {
         let map = VarMap::new();
         let vb = VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);
-        Projections::load(vb, 6, 8, Some((12, chroma_length))).unwrap()
+        Projections::new(6, 8, Some((12, chroma_length)), vb).unwrap()
     }
 
     fn frames(n: usize) -> Vec<ChromaFrame> {

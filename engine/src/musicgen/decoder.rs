@@ -28,23 +28,23 @@ struct DecoderLayer {
 }
 
 impl DecoderLayer {
-    fn load(vb: VarBuilder, cfg: &DecoderConfig, cross_attention: bool, qz: &mut Quantizer) -> Result<Self> {
+    fn new(cfg: &DecoderConfig, cross_attention: bool, qz: &mut Quantizer, vb: VarBuilder) -> Result<Self> {
         let h = cfg.hidden_size;
         let heads = cfg.num_attention_heads;
         let cross = if cross_attention {
             Some((
-                Attention::load_with(vb.pp("encoder_attn"), h, heads, qz)?,
+                Attention::new_with(h, heads, qz, vb.pp("encoder_attn"))?,
                 layer_norm(h, LN_EPS, vb.pp("encoder_attn_layer_norm"))?,
             ))
         } else {
             None
         };
         Ok(Self {
-            self_attn: Attention::load_with(vb.pp("self_attn"), h, heads, qz)?,
+            self_attn: Attention::new_with(h, heads, qz, vb.pp("self_attn"))?,
             self_attn_layer_norm: layer_norm(h, LN_EPS, vb.pp("self_attn_layer_norm"))?,
             cross,
-            fc1: qz.linear(vb.pp("fc1"), h, cfg.ffn_dim)?,
-            fc2: qz.linear(vb.pp("fc2"), cfg.ffn_dim, h)?,
+            fc1: qz.linear(h, cfg.ffn_dim, vb.pp("fc1"))?,
+            fc2: qz.linear(cfg.ffn_dim, h, vb.pp("fc2"))?,
             final_layer_norm: layer_norm(h, LN_EPS, vb.pp("final_layer_norm"))?,
         })
     }
@@ -79,13 +79,6 @@ pub struct DecoderCache {
     past: usize,
 }
 
-impl DecoderCache {
-    /// Positions already consumed (prefix included).
-    pub fn past_len(&self) -> usize {
-        self.past
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Decoder {
     cfg: DecoderConfig,
@@ -103,24 +96,24 @@ pub struct Decoder {
 impl Decoder {
     /// Loads from the `decoder.` prefix of a MusicGen checkpoint (`vb` already at `decoder`).
     /// `cross_attention` is false for MusicGen-Melody, which conditions through a prefix.
-    pub fn load(vb: VarBuilder, cfg: &DecoderConfig, cross_attention: bool) -> Result<Self> {
-        Self::load_with(vb, cfg, cross_attention, Quant::F32)
+    pub fn new(cfg: &DecoderConfig, cross_attention: bool, vb: VarBuilder) -> Result<Self> {
+        Self::new_with(cfg, cross_attention, Quant::F32, vb)
     }
 
-    /// As [`Self::load`], with the linear layers (attention projections, feed-forward, LM heads)
+    /// As [`Self::new`], with the linear layers (attention projections, feed-forward, LM heads)
     /// stored in `quant`; embeddings, norms and positions stay in `vb`'s dtype.
-    pub fn load_with(vb: VarBuilder, cfg: &DecoderConfig, cross_attention: bool, quant: Quant) -> Result<Self> {
+    pub fn new_with(cfg: &DecoderConfig, cross_attention: bool, quant: Quant, vb: VarBuilder) -> Result<Self> {
         let mut qz = Quantizer::new(quant);
         let inner = vb.pp("model").pp("decoder");
         let embed_tokens = (0..cfg.num_codebooks)
             .map(|k| embedding(cfg.vocab_size + 1, cfg.hidden_size, inner.pp("embed_tokens").pp(k)))
             .collect::<Result<Vec<_>>>()?;
         let layers = (0..cfg.num_hidden_layers)
-            .map(|i| DecoderLayer::load(inner.pp("layers").pp(i), cfg, cross_attention, &mut qz))
+            .map(|i| DecoderLayer::new(cfg, cross_attention, &mut qz, inner.pp("layers").pp(i)))
             .collect::<Result<Vec<_>>>()?;
         let layer_norm = layer_norm(cfg.hidden_size, LN_EPS, inner.pp("layer_norm"))?;
         let lm_heads = (0..cfg.num_codebooks)
-            .map(|k| qz.linear(vb.pp("lm_heads").pp(k), cfg.hidden_size, cfg.vocab_size))
+            .map(|k| qz.linear(cfg.hidden_size, cfg.vocab_size, vb.pp("lm_heads").pp(k)))
             .collect::<Result<Vec<_>>>()?;
         let positions = sinusoidal_table(cfg.max_position_embeddings, cfg.hidden_size, vb.device(), vb.dtype())?;
         Ok(Self {
@@ -144,11 +137,6 @@ impl Decoder {
     /// The format of the linear layers, with any per-layer fallbacks.
     pub fn quant_report(&self) -> &QuantReport {
         &self.quant
-    }
-
-    /// Whether the decoder attends to text states (false: melody prefix conditioning).
-    pub fn has_cross_attention(&self) -> bool {
-        self.cross_attention
     }
 
     pub fn dtype(&self) -> DType {

@@ -105,10 +105,6 @@ impl<'m> GenerationState<'m> {
         self.pattern.len() - 1
     }
 
-    pub fn steps_done(&self) -> usize {
-        self.step
-    }
-
     pub fn is_done(&self) -> bool {
         self.step >= self.total_steps()
     }

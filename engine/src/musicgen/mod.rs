@@ -2,7 +2,7 @@
 //! cache, the delay pattern, sampling and the stepped generation loop.
 //!
 //! Reference behaviour is Hugging Face transformers (checked on 5.23) on the same checkpoints;
-//! `plugin/tests/musicgen_parity.rs` holds the parity tests against its dumps.
+//! `engine/tests/musicgen_parity.rs` holds the parity tests against its dumps.
 
 pub mod attention;
 pub mod decoder;

@@ -3,6 +3,10 @@
 //! `MusicGen` owns no per-generation state (that lives in [`GenerationState`]), so one loaded
 //! model can be shared between threads (`Arc<MusicGen>`) and serve generations one after another
 //! or concurrently.
+//!
+//! The facade reads no files: [`MusicGen::from_checkpoint`] builds the model from an opened
+//! [`Checkpoint`], which does the reading (configs, tokenizer, weights). [`MusicGen::load`] and
+//! [`MusicGen::load_with`] are the one-call conveniences that open the folder first.
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -48,6 +52,8 @@ pub struct MusicGen {
 
 impl MusicGen {
     /// Loads a MusicGen or MusicGen-Melody checkpoint folder (config.json, safetensors, tokenizer.json).
+    /// Opens the folder with [`Checkpoint::open`] and builds the model with
+    /// [`Self::from_checkpoint`].
     ///
     /// `dtype` applies to the decoder and projections; T5 and EnCodec always run in f32. Half
     /// precision is refused on the CPU (slow and inaccurate there).
@@ -59,43 +65,35 @@ impl MusicGen {
     /// are read (attention projections, feed-forward, LM heads; embeddings, norms, the text
     /// encoder and EnCodec stay float). See [`Self::quant_report`] for what each layer became.
     pub fn load_with(dir: &Path, device: &Device, opts: &LoadOptions) -> Result<MusicGen, EngineError> {
+        // Refuse impossible options before touching the folder.
+        check_options(device, opts)?;
+        Self::from_checkpoint(&Checkpoint::open(dir)?, device, opts)
+    }
+
+    /// Builds the model from an opened checkpoint, as [`Self::load_with`] describes: checks the
+    /// options and that every tensor is present with its shape, then maps the weights and reads
+    /// the tokenizer through `ckpt`.
+    pub fn from_checkpoint(ckpt: &Checkpoint, device: &Device, opts: &LoadOptions) -> Result<MusicGen, EngineError> {
+        check_options(device, opts)?;
         let LoadOptions { dtype, quant } = *opts;
-        if quant != Quant::F32 && dtype != DType::F32 {
-            return Err(EngineError::UnsupportedQuant {
-                quant,
-                reason: format!("quantized weights run with f32 activations; load with dtype f32, not {dtype:?}"),
-            });
-        }
-        if quant != Quant::F32 && !device.is_cpu() {
-            return Err(EngineError::UnsupportedQuant {
-                quant,
-                reason: "the quantized path is built for the CPU; on a GPU use f16 or bf16".into(),
-            });
-        }
-        if dtype != DType::F32 && device.is_cpu() {
-            return Err(EngineError::UnsupportedDtype { dtype: format!("{dtype:?}"), device: "the CPU".into() });
-        }
-        if !matches!(dtype, DType::F32 | DType::F16 | DType::BF16) {
-            return Err(EngineError::UnsupportedDtype { dtype: format!("{dtype:?}"), device: format!("{device:?}") });
-        }
-        let ckpt = Checkpoint::open(dir)?;
         let config = ckpt.config.clone();
         check_tensors(&ckpt.weights()?, &config)?;
 
         let vb32 = ckpt.var_builder(DType::F32, device)?;
         let vb = if dtype == DType::F32 { vb32.clone() } else { ckpt.var_builder(dtype, device)? };
         let t5_cfg = config.text_encoder.to_t5().map_err(|reason| EngineError::UnsupportedConfig {
-            path: dir.join("config.json"),
+            path: ckpt.config_path(),
             reason: format!("text_encoder: {reason}"),
         })?;
-        let text = TextEncoder::load(vb32.pp("text_encoder"), &t5_cfg, &ckpt.tokenizer_path()?)?;
+        let text = TextEncoder::new(&t5_cfg, ckpt.tokenizer()?, vb32.pp("text_encoder"))?;
         let melody = config.melody.as_ref().map(|m| (m.num_chroma, m.chroma_length));
-        let projections = Projections::load(vb.clone(), config.text_encoder.d_model, config.decoder.hidden_size, melody)?;
-        let decoder = Decoder::load_with(vb.pp("decoder"), &config.decoder, melody.is_none(), quant)?;
-        let codec = EncodecDecoder::load(vb32.pp("audio_encoder"), &config.audio_encoder)?;
+        let projections = Projections::new(config.text_encoder.d_model, config.decoder.hidden_size, melody, vb.clone())?;
+        let decoder = Decoder::new_with(&config.decoder, melody.is_none(), quant, vb.pp("decoder"))?;
+        let codec = EncodecDecoder::new(&config.audio_encoder, vb32.pp("audio_encoder"))?;
         let sample_rate = config.audio_encoder.sampling_rate as u32;
         Ok(MusicGen { config, text, projections, decoder, codec, sample_rate })
     }
+
 
     pub fn sample_rate(&self) -> u32 {
         self.sample_rate
@@ -218,6 +216,31 @@ impl MusicGen {
         let audio = self.decode(&codes)?;
         Ok(Generated { audio, codes })
     }
+}
+
+/// Refuses the options no device runs: quantized weights with half-precision activations or off
+/// the CPU, half precision on the CPU, and dtypes other than f32, f16 and bf16.
+fn check_options(device: &Device, opts: &LoadOptions) -> Result<(), EngineError> {
+    let LoadOptions { dtype, quant } = *opts;
+    if quant != Quant::F32 && dtype != DType::F32 {
+        return Err(EngineError::UnsupportedQuant {
+            quant,
+            reason: format!("quantized weights run with f32 activations; load with dtype f32, not {dtype:?}"),
+        });
+    }
+    if quant != Quant::F32 && !device.is_cpu() {
+        return Err(EngineError::UnsupportedQuant {
+            quant,
+            reason: "the quantized path is built for the CPU; on a GPU use f16 or bf16".into(),
+        });
+    }
+    if dtype != DType::F32 && device.is_cpu() {
+        return Err(EngineError::UnsupportedDtype { dtype: format!("{dtype:?}"), device: "the CPU".into() });
+    }
+    if !matches!(dtype, DType::F32 | DType::F16 | DType::BF16) {
+        return Err(EngineError::UnsupportedDtype { dtype: format!("{dtype:?}"), device: format!("{device:?}") });
+    }
+    Ok(())
 }
 
 /// Checks every tensor the decoder, projections and T5 read, so a missing or misshapen one is

@@ -3,8 +3,10 @@
 //!
 //! On the CPU a decoder step's products (a row or two of activations against each matrix) go
 //! through our bandwidth-bound kernels (`kernels`): f32 matrices as loaded, q8_0 and q4k
-//! matrices in our own layouts. Other devices and many-row products (prompt prefill) use
-//! candle's products.
+//! matrices in our own layouts. Many-row products (prompt prefill) use candle's GEMM, through a
+//! transient f32 copy for a quantized matrix. Off the CPU only f32 (or f16/bf16) layers exist,
+//! always multiplied by candle: quantized layers are CPU-only, and `MusicGen::load_with`
+//! refuses a quantized format on another device.
 //!
 //! Quantization happens while loading: each f32 matrix is read from the weight files (their
 //! mapped pages are released as the f32 path does), quantized, and dropped, so at most one f32
@@ -35,10 +37,8 @@ pub struct QLinear {
 #[derive(Debug, Clone)]
 enum Weight {
     F32(Linear),
-    /// q8_0 or q4k on the CPU, in our kernels' layouts (no copy kept by candle).
+    /// q8_0 or q4k (CPU only), in our kernels' layouts (no copy kept by candle).
     Own(Arc<dyn QuantMatrix>),
-    /// Off the CPU: candle's quantized product.
-    Quantized(Arc<QTensor>),
 }
 
 impl QLinear {
@@ -50,14 +50,12 @@ impl QLinear {
     /// `forward` for a layer used once per generation (the cross-attention keys and values of
     /// the text): a quantized weight is expanded to a temporary f32 copy for this call.
     ///
-    /// Why: the product has one row per text token, a GEMM's case rather than our kernels'; and
-    /// with candle's quantized product (off the CPU) it would leave candle's repacked copy of
-    /// the weight behind for a product computed once. Expanding costs about a millisecond.
+    /// Why: the product has one row per text token, a GEMM's case rather than our kernels'.
+    /// Expanding costs about a millisecond.
     pub fn forward_once(&self, x: &Tensor) -> Result<Tensor> {
         match &self.weight {
             Weight::F32(l) => l.forward(x),
             Weight::Own(q) => expanded(q.as_ref(), x),
-            Weight::Quantized(q) => Linear::new(q.dequantize(x.device())?, None).forward(x),
         }
     }
 }
@@ -79,9 +77,6 @@ impl Module for QLinear {
                 // re-reading the blocks per group of rows.
                 None => expanded(q.as_ref(), x),
             },
-            // candle's quantized matmul wants a contiguous input; it quantizes the activations
-            // (to q8_0 or q8k blocks) once per call and multiplies block by block.
-            Weight::Quantized(q) => x.contiguous()?.apply_op1_no_bwd(q.as_ref()),
         }
     }
 }
@@ -253,7 +248,10 @@ impl Quantizer {
 
     /// Loads `{vb}.weight` `(out, in)` and stores it in the requested format, or the first one
     /// down the fallback chain whose block size divides `in`.
-    pub fn linear(&mut self, vb: VarBuilder, in_dim: usize, out_dim: usize) -> Result<QLinear> {
+    ///
+    /// A quantized matrix is held for our CPU kernels; the model is only loaded quantized on the
+    /// CPU (see the module doc).
+    pub fn linear(&mut self, in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<QLinear> {
         let wanted = self.report.requested;
         let mut format = wanted;
         while !format.fits(in_dim) {
@@ -277,19 +275,13 @@ impl Quantizer {
         let w = vb.get((out_dim, in_dim), "weight")?;
         let q = quantize_rows(&w, ggml)?;
         drop(w);
-        let weight = if vb.device().is_cpu() {
-            let own: Arc<dyn QuantMatrix> = match format {
-                Quant::Q4K => Arc::new(Q4KMatrix::from_qtensor(&q)?),
-                // q8_0 (f32 returned above).
-                _ => Arc::new(Q8Matrix::from_qtensor(&q)?),
-            };
-            self.report.weight_bytes += own.size_in_bytes();
-            Weight::Own(own)
-        } else {
-            self.report.weight_bytes += q.storage_size_in_bytes();
-            Weight::Quantized(Arc::new(q))
+        let own: Arc<dyn QuantMatrix> = match format {
+            Quant::Q4K => Arc::new(Q4KMatrix::from_qtensor(&q)?),
+            // q8_0 (f32 returned above).
+            _ => Arc::new(Q8Matrix::from_qtensor(&q)?),
         };
-        Ok(QLinear { weight, format })
+        self.report.weight_bytes += own.size_in_bytes();
+        Ok(QLinear { weight: Weight::Own(own), format })
     }
 
     pub fn finish(self) -> QuantReport {
@@ -328,7 +320,7 @@ mod tests {
         let w = random(n, k, 3);
         map.data().lock().unwrap().insert("l.weight".into(), candle_core::Var::from_tensor(&w).unwrap());
         let mut qz = Quantizer::new(quant);
-        let q = qz.linear(vb.pp("l"), k, n).unwrap();
+        let q = qz.linear(k, n, vb.pp("l")).unwrap();
         assert_eq!(q.format(), quant);
         let x = random(rows, k, 5).unsqueeze(0).unwrap();
         let exact = x.broadcast_matmul(&w.t().unwrap()).unwrap();
@@ -360,7 +352,7 @@ mod tests {
         assert!(err > 0.0, "q8_0 cannot be exact on random weights");
         let map = VarMap::new();
         let mut qz = Quantizer::new(Quant::Q8_0);
-        qz.linear(VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu).pp("z"), k, n).unwrap();
+        qz.linear(k, n, VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu).pp("z")).unwrap();
         // Our layout: 32 bytes and an f32 scale per 32 weights.
         assert_eq!(qz.finish().weight_bytes, n * k / 32 * 36);
     }
@@ -409,9 +401,9 @@ mod tests {
         let map = VarMap::new();
         let vb = VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);
         let mut qz = Quantizer::new(Quant::Q4K);
-        assert_eq!(qz.linear(vb.pp("a"), 512, 16).unwrap().format(), Quant::Q4K);
-        assert_eq!(qz.linear(vb.pp("b"), 96, 16).unwrap().format(), Quant::Q8_0);
-        assert_eq!(qz.linear(vb.pp("c"), 40, 16).unwrap().format(), Quant::F32);
+        assert_eq!(qz.linear(512, 16, vb.pp("a")).unwrap().format(), Quant::Q4K);
+        assert_eq!(qz.linear(96, 16, vb.pp("b")).unwrap().format(), Quant::Q8_0);
+        assert_eq!(qz.linear(40, 16, vb.pp("c")).unwrap().format(), Quant::F32);
         let r = qz.finish();
         assert_eq!((r.q4k_layers, r.q8_0_layers, r.f32_layers), (1, 1, 1));
         assert_eq!(

@@ -78,10 +78,11 @@ pub struct GenerationParams {
     pub guidance: f32,
     pub greedy: bool,
     pub melody_source: MelodySource,
-    /// Play the clip while it is being generated, piece by piece as the engine decodes it
-    /// (see `plugin::partial_preview`). On the CPU generation is slower than playback, so a
-    /// "Play now" preview pauses at the end of each piece; off, the preview starts with the
-    /// finished clip. The generated audio is the same either way.
+    /// Play the clip while it is being generated, piece by piece as the engine decodes it: the
+    /// setting the plugin's preview reads (the engine's part is [`crate::musicgen::StreamingDecoder`]).
+    /// On the CPU generation is slower than playback, so a "Play now" preview pauses at the end
+    /// of each piece; off, the preview starts with the finished clip. The generated audio is the
+    /// same either way.
     pub preview_while_generating: bool,
     /// Weight format of the decoder (f32, q8_0, q4k). A project or clip sidecar written before
     /// this setting existed was generated in f32, so a missing field reads as f32 (reproducing

@@ -9,10 +9,8 @@
 //! f32 (candle instead rounds the activations to 8 bits too): a little more arithmetic per
 //! byte, still below what the memory bus delivers, and the only error left is the weights'.
 
-use std::borrow::Cow;
-
-use candle_core::quantized::{GgmlDType, QStorage, QTensor};
-use candle_core::{Device, Result};
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::Result;
 
 use super::{group_index, QuantMatrix};
 
@@ -57,17 +55,6 @@ impl Q8Matrix {
             }
         }
         Ok(Self { n, k, scales, qs })
-    }
-
-    /// Back to candle's q8_0 (for a device other than the CPU).
-    pub fn to_qtensor(&self, device: &Device) -> Result<QTensor> {
-        let mut bytes = Vec::with_capacity(self.scales.len() * BLOCK_BYTES);
-        for src in 0..self.scales.len() {
-            let i = self.row_major(src);
-            bytes.extend_from_slice(&half::f16::from_f32(self.scales[i]).to_le_bytes());
-            bytes.extend(self.qs[i * BLOCK..][..BLOCK].iter().map(|&v| v as u8));
-        }
-        QTensor::new(QStorage::from_data(Cow::Owned(bytes), device, GgmlDType::Q8_0)?, (self.n, self.k))
     }
 
     /// Where the `src`-th block in row-major order is stored.
@@ -292,7 +279,7 @@ mod avx512 {
 mod tests {
     use super::super::test_data::{assert_close, reference, uniform};
     use super::*;
-    use candle_core::Tensor;
+    use candle_core::{Device, Tensor};
 
     fn matrix(n: usize, k: usize, seed: u64) -> (QTensor, Q8Matrix) {
         let w = Tensor::from_vec(uniform(n * k, seed), (n, k), &Device::Cpu).unwrap();
@@ -301,15 +288,25 @@ mod tests {
         (q, ours)
     }
 
-    /// The blocks are candle's, value for value, and survive the round trip back to candle.
+    /// The blocks are candle's, value for value: each block's scale is the f16 scale candle
+    /// stored for it, and scale × byte gives candle's own dequantization of every weight.
     #[test]
     fn same_weights_as_candle() {
-        let (q, ours) = matrix(7, 96, 11);
+        let (n, k) = (7, 96);
+        let (q, ours) = matrix(n, k, 11);
         let candle: Vec<f32> = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
         assert_eq!(ours.dequantize(), candle);
-        assert_eq!(ours.size_in_bytes(), 7 * 96 / 32 * 36);
-        let back = ours.to_qtensor(&Device::Cpu).unwrap();
-        assert_eq!(back.data().unwrap(), q.data().unwrap());
+        assert_eq!(ours.size_in_bytes(), n * k / 32 * 36);
+        let bytes = q.data().unwrap();
+        for (src, block) in bytes.chunks_exact(BLOCK_BYTES).enumerate() {
+            let i = ours.row_major(src);
+            let scale = half::f16::from_le_bytes([block[0], block[1]]).to_f32();
+            assert_eq!(ours.scales[i], scale, "scale of block {src}");
+            let weights = &candle[src * BLOCK..][..BLOCK];
+            for (j, (&v, &want)) in ours.qs[i * BLOCK..][..BLOCK].iter().zip(weights).enumerate() {
+                assert_eq!(scale * f32::from(v), want, "block {src}, weight {j}");
+            }
+        }
     }
 
     /// The product equals the exact product with the dequantized weights, up to f32 summation,
