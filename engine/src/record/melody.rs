@@ -7,7 +7,7 @@
 //! model received: the same record gives the same clip, bit for bit.
 
 use super::{Melody, MelodySource, Note};
-use crate::chroma::{self, ChromaExtractor, NoteEvent, NoteEventKind, HOP, MAX_FRAMES, N_CHROMA, SAMPLE_RATE};
+use crate::chroma::{self, ChromaError, ChromaExtractor, NoteEvent, NoteEventKind, HOP, MAX_FRAMES, N_CHROMA, SAMPLE_RATE};
 use serde::{Deserialize, Serialize};
 
 /// Chroma frames per second of the engine (32000 / 4096 = 7.8125, exact in binary).
@@ -15,6 +15,50 @@ pub const FRAME_RATE: f64 = SAMPLE_RATE as f64 / HOP as f64;
 
 /// One digit per pitch class (0 = C … 9 = A, `a` = A#, `b` = B), as in hexadecimal.
 const DIGITS: &[u8; N_CHROMA] = b"0123456789ab";
+
+/// Why a melody could not be recorded or replayed. Every message is meant for a producer (the
+/// plugin shows it as the job's error, the CLI prints it).
+#[derive(Debug, thiserror::Error)]
+pub enum MelodyError {
+    /// A pitch class outside 0–11 was given to [`MelodyRecord::from_pitch_classes`].
+    #[error("pitch class {0} is not 0-11")]
+    PitchClass(u8),
+    /// The audio capture holds no samples.
+    #[error(
+        "no melody was captured: play the track (or arm the capture) before generating, \
+         or set the melody source to none"
+    )]
+    NoAudio,
+    /// The MIDI capture holds no notes.
+    #[error(
+        "no MIDI notes were captured: play the track's notes before generating, \
+         or set the melody source to audio or none"
+    )]
+    NoNotes,
+    /// The chroma of the captured melody could not be computed.
+    #[error(transparent)]
+    Chroma(#[from] ChromaError),
+    /// The record was made at another chroma frame rate than this version's.
+    #[error("the recorded melody is at {found} chroma frames/s, this version uses {FRAME_RATE}")]
+    FrameRate {
+        /// The record's frame rate.
+        found: f64,
+    },
+    /// The record is longer than the engine takes.
+    #[error("the recorded melody has {frames} frames, at most {MAX_FRAMES} are used")]
+    TooLong {
+        /// The record's frame count.
+        frames: usize,
+    },
+    /// A character of the record is not a pitch-class digit (a damaged record).
+    #[error("the recorded melody has '{found}' at frame {frame} (expected 0-9, a, b)")]
+    BadFrame {
+        /// The character found.
+        found: char,
+        /// Its frame, from 0.
+        frame: usize,
+    },
+}
 
 /// The pitch class the model followed in every chroma frame of one clip.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,11 +74,11 @@ pub struct MelodyRecord {
 
 impl MelodyRecord {
     /// A record of the given pitch classes (0–11) at the engine's frame rate.
-    pub fn from_pitch_classes(source: MelodySource, classes: &[u8]) -> Result<Self, String> {
+    pub fn from_pitch_classes(source: MelodySource, classes: &[u8]) -> Result<Self, MelodyError> {
         let pitch_classes = classes
             .iter()
-            .map(|&c| DIGITS.get(usize::from(c)).map(|&d| d as char).ok_or_else(|| format!("pitch class {c} is not 0-11")))
-            .collect::<Result<String, String>>()?;
+            .map(|&c| DIGITS.get(usize::from(c)).map(|&d| d as char).ok_or(MelodyError::PitchClass(c)))
+            .collect::<Result<String, MelodyError>>()?;
         Ok(Self { source, pitch_classes, frame_rate: FRAME_RATE })
     }
 
@@ -42,29 +86,21 @@ impl MelodyRecord {
     /// the audio or of the notes, then its per-frame argmax). `None` for no melody (or a record
     /// being replayed: then it is returned as it is). The errors are the producer-facing ones
     /// for an empty capture.
-    pub fn capture(melody: &Melody) -> Result<Option<MelodyRecord>, String> {
+    pub fn capture(melody: &Melody) -> Result<Option<MelodyRecord>, MelodyError> {
         let (source, chroma) = match melody {
             Melody::None => return Ok(None),
             Melody::Recorded(record) => return Ok(Some(record.clone())),
-            Melody::Audio { samples, .. } if samples.is_empty() => {
-                return Err("no melody was captured: play the track (or arm the capture) before generating, \
-                            or set the melody source to none"
-                    .into())
-            }
+            Melody::Audio { samples, .. } if samples.is_empty() => return Err(MelodyError::NoAudio),
             Melody::Audio { samples, sample_rate } => (
                 MelodySource::Audio,
-                ChromaExtractor::new().chroma(&[samples], *sample_rate).map_err(|e| e.to_string())?,
+                ChromaExtractor::new().chroma(&[samples], *sample_rate)?,
             ),
-            Melody::Notes { notes, .. } if notes.is_empty() => {
-                return Err("no MIDI notes were captured: play the track's notes before generating, \
-                            or set the melody source to audio or none"
-                    .into())
-            }
+            Melody::Notes { notes, .. } if notes.is_empty() => return Err(MelodyError::NoNotes),
             Melody::Notes { notes, frames, sample_rate } => {
                 let events = note_events(notes);
                 (
                     MelodySource::Midi,
-                    chroma::chroma_from_notes(&events, *sample_rate, Some(*frames)).map_err(|e| e.to_string())?,
+                    chroma::chroma_from_notes(&events, *sample_rate, Some(*frames))?,
                 )
             }
         };
@@ -83,15 +119,12 @@ impl MelodyRecord {
 
     /// The pitch class (0–11) of every frame; names the first bad character of a damaged
     /// record, and refuses one made at another frame rate or longer than the engine takes.
-    pub fn classes(&self) -> Result<Vec<u8>, String> {
+    pub fn classes(&self) -> Result<Vec<u8>, MelodyError> {
         if self.frame_rate != FRAME_RATE {
-            return Err(format!(
-                "the recorded melody is at {} chroma frames/s, this version uses {FRAME_RATE}",
-                self.frame_rate
-            ));
+            return Err(MelodyError::FrameRate { found: self.frame_rate });
         }
         if self.frames() > MAX_FRAMES {
-            return Err(format!("the recorded melody has {} frames, at most {MAX_FRAMES} are used", self.frames()));
+            return Err(MelodyError::TooLong { frames: self.frames() });
         }
         self.pitch_classes
             .bytes()
@@ -101,13 +134,13 @@ impl MelodyRecord {
                     .iter()
                     .position(|&d| d == b)
                     .map(|c| c as u8)
-                    .ok_or_else(|| format!("the recorded melody has '{}' at frame {i} (expected 0-9, a, b)", b as char))
+                    .ok_or(MelodyError::BadFrame { found: b as char, frame: i })
             })
             .collect()
     }
 
     /// The one-hot frames the model received (`frames × 12`, 1.0 on the recorded class).
-    pub fn one_hot(&self) -> Result<Vec<[f32; N_CHROMA]>, String> {
+    pub fn one_hot(&self) -> Result<Vec<[f32; N_CHROMA]>, MelodyError> {
         Ok(self
             .classes()?
             .into_iter()
@@ -177,14 +210,15 @@ mod tests {
         assert_eq!(r.pitch_classes, "0b4");
         assert_eq!(r.classes().unwrap(), vec![0, 11, 4]);
         r.pitch_classes = "0x4".into();
-        assert!(r.one_hot().unwrap_err().contains("'x' at frame 1"));
+        assert!(r.one_hot().unwrap_err().to_string().contains("'x' at frame 1"));
         r.pitch_classes = "04".into();
         r.frame_rate = 50.0;
-        assert!(r.one_hot().unwrap_err().contains("50 chroma frames/s"));
+        assert!(r.one_hot().unwrap_err().to_string().contains("50 chroma frames/s"));
         assert!(MelodyRecord::from_pitch_classes(MelodySource::Audio, &[12]).is_err());
         assert_eq!(MelodyRecord::capture(&Melody::None).unwrap(), None);
         assert!(MelodyRecord::capture(&Melody::Audio { samples: vec![], sample_rate: 48_000 })
             .unwrap_err()
+            .to_string()
             .contains("no melody was captured"));
     }
 }

@@ -11,7 +11,7 @@ mod melody;
 mod settings;
 
 pub use clip_meta::{CaptureAnchor, ClipMeta};
-pub use melody::{note_events, MelodyRecord, FRAME_RATE};
+pub use melody::{note_events, MelodyError, MelodyRecord, FRAME_RATE};
 pub use settings::{
     ClipLength, GenerationParams, JobSettings, Melody, MelodySource, Note, Quant, DEFAULT_MODEL, MODEL_ENV,
 };

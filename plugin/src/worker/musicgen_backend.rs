@@ -105,5 +105,5 @@ impl MusicGenModel {
 /// One-hot chroma frames of the melody (the captured one or a record); `None` for text only.
 /// Computed through [`MelodyRecord`], so what the model gets is exactly what a clip records.
 fn melody_chroma(melody: &Melody) -> Result<Option<Vec<[f32; 12]>>, String> {
-    MelodyRecord::capture(melody)?.map(|r| r.one_hot()).transpose()
+    MelodyRecord::capture(melody).map_err(|e| e.to_string())?.map(|r| r.one_hot()).transpose().map_err(|e| e.to_string())
 }

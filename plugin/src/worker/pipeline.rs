@@ -37,7 +37,7 @@ pub(super) fn run_job(cache: &mut ModelCache, job: &mut Job) -> Result<Clip, Job
     // A melody model gets the melody as its exact conditioning, computed here once, so the
     // clip records what the model followed (and a replayed record stays as it is).
     let recorded = if model.takes_melody() {
-        MelodyRecord::capture(&job.melody).map_err(JobError::Generation)?
+        MelodyRecord::capture(&job.melody).map_err(|e| JobError::Generation(e.to_string()))?
     } else {
         None
     };
