@@ -23,6 +23,7 @@ pub mod editor;
 pub mod params;
 pub mod shared;
 pub mod state;
+pub mod threads;
 pub mod worker;
 
 /// Dragging clip files out of the editor (used by the editor and by the X11 drag tests).
@@ -45,6 +46,8 @@ pub struct MelodyGen {
     audio: AudioThread,
     /// The dispatcher's end of the clip rings, until the dispatcher starts.
     remote: Option<PlayerRemote>,
+    /// Dropped with the plugin: that only tells the thread to stop (see [`Dispatcher`]), so the
+    /// host's thread is never held when it removes an instance or unloads the library.
     dispatcher: Option<Dispatcher>,
 }
 
@@ -99,7 +102,9 @@ impl Plugin for MelodyGen {
     }
 
     /// Not realtime: allocates the capture buffers for the host rate (anew when it changed) and
-    /// starts the dispatcher on the first activation.
+    /// starts the dispatcher on the first activation. Returns false, with the reason in the
+    /// window's status line, when the dispatcher thread cannot be started (the host then keeps
+    /// the plugin inactive; a later activation tries again).
     fn activate(
         &mut self,
         _audio_io_layout: &AudioIOLayout,
@@ -113,8 +118,16 @@ impl Plugin for MelodyGen {
             *self.shared.capture.lock() = Some(capture.clone());
             self.audio.set_capture(capture);
         }
-        if let Some(remote) = self.remote.take() {
-            self.dispatcher = Some(Dispatcher::start(self.params.clone(), self.shared.clone(), remote));
+        if self.dispatcher.is_none() {
+            match Dispatcher::start(self.params.clone(), self.shared.clone(), &mut self.remote) {
+                Ok(d) => self.dispatcher = Some(d),
+                Err(e) => {
+                    let message = format!("MelodyGen could not start its background thread ({e}); try again, or restart the host.");
+                    nice_error!("{message}");
+                    self.shared.set_message(&message);
+                    return false;
+                }
+            }
         }
         true
     }

@@ -42,6 +42,23 @@ pub struct SharedState {
     /// read: it works through its `Drop`, which lets the last instance stop the downloads.
     #[allow(dead_code)]
     pub downloads: crate::worker::download::InstanceRegistration,
+    /// Makes the dispatcher's next tick panic (the panic-recovery tests).
+    #[cfg(test)]
+    pub planted_panic: std::sync::atomic::AtomicBool,
+}
+
+impl SharedState {
+    /// Reports a panic caught on one of this instance's threads: the window's status line says,
+    /// in plain words, what MelodyGen was doing and that nothing is lost
+    /// ([`crate::worker::job::internal_error_message`], the words the worker uses too); the
+    /// details also go to stderr, where hosts keep plugin logs.
+    pub fn report_internal_error(&self, during: &str, detail: &str) {
+        eprintln!("MelodyGen: internal error while {during}: {detail}");
+        let message = crate::worker::job::internal_error_message(during, detail);
+        let mut msg = self.message.lock();
+        msg.clear();
+        msg.push_str(&message);
+    }
 }
 
 impl Default for SharedState {
@@ -61,6 +78,8 @@ impl Default for SharedState {
             current_clip: parking_lot::Mutex::new(None),
             library: Default::default(),
             downloads: Default::default(),
+            #[cfg(test)]
+            planted_panic: Default::default(),
         }
     }
 }

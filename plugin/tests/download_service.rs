@@ -94,7 +94,10 @@ fn the_last_plugin_instance_going_stops_downloads() {
     let instance = service::InstanceRegistration::new();
     let t = Instant::now();
     drop(instance);
-    assert!(t.elapsed() < Duration::from_secs(1), "removing the plugin took {:?}", t.elapsed());
+    // Removing the plugin never waits for the download thread (it may be the host's thread);
+    // the thread stops at its next read by itself.
+    assert!(t.elapsed() < Duration::from_millis(50), "removing the plugin took {:?}", t.elapsed());
+    assert!(d.wait(Duration::from_secs(10)).is_some(), "the download thread has not ended");
     assert_eq!(d.state(), DownloadState::Cancelled, "the download thread has ended");
     assert!(files_ending(cache.path(), ".incomplete").is_empty());
 }

@@ -42,6 +42,7 @@ fn generate(worker: &Worker, model: &Path, melody: Melody, host_rate: u32, dir: 
     let (tx, rx) = crossbeam_channel::unbounded();
     worker.submit(Job {
         id: 0,
+        instance: melodygen::worker::job::new_instance_id(),
         settings: JobSettings {
             prompt: "warm synth arpeggio".into(),
             params: GenerationParams {

@@ -25,6 +25,7 @@ fn fixture(name: &str) -> String {
 }
 
 struct Instance {
+    id: u64,
     progress: Arc<Progress>,
     cancel: Arc<AtomicBool>,
     rate: Arc<AtomicU32>,
@@ -36,6 +37,7 @@ impl Instance {
     fn new(rate: u32) -> Self {
         let (tx, rx) = crossbeam_channel::unbounded();
         Self {
+            id: melodygen::worker::job::new_instance_id(),
             progress: Arc::default(),
             cancel: Arc::default(),
             rate: Arc::new(AtomicU32::new(rate)),
@@ -53,6 +55,7 @@ impl Instance {
         };
         Job {
             id: 0,
+            instance: self.id,
             settings: JobSettings {
                 prompt: "a test melody".into(),
                 params: GenerationParams {

@@ -33,77 +33,98 @@ use crate::worker::progress::Stage;
 use crate::worker::Worker;
 use crossbeam_channel::{Receiver, Sender};
 use std::sync::atomic::{AtomicBool, Ordering};
+use crate::worker::models::catch;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// How often the dispatcher looks for work. Bounds the latency of "Generate" and of clip
 /// handoff; costs nothing measurable.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
-/// Owns the dispatcher thread; dropping it stops the thread (and cancels this instance's job).
+/// Owns the dispatcher thread. Dropping it asks the thread to stop and returns at once: the
+/// thread notices within one [`POLL_INTERVAL`], cancels this instance's job, tells the worker
+/// the instance is gone and ends on its own (the library stays loaded until it has, see
+/// `crate::threads`). Nothing here ever waits for it on the host's thread.
 pub struct Dispatcher {
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl Dispatcher {
-    /// Starts the thread. Not realtime-safe: call from `activate()`.
+    /// Starts the thread, taking the clip rings out of `remote`. Not realtime-safe: call from
+    /// `activate()`. When the thread cannot be started `remote` is left as it was, so a later
+    /// activation can try again.
     pub fn start(
         params: Arc<MelodyGenParams>,
         shared: Arc<SharedState>,
-        remote: PlayerRemote,
-    ) -> Self {
+        remote: &mut Option<PlayerRemote>,
+    ) -> std::io::Result<Self> {
+        Self::start_with(params, shared, remote, Worker::shared())
+    }
+
+    /// [`Dispatcher::start`] submitting to `worker` (tests give it a fake engine).
+    pub fn start_with(
+        params: Arc<MelodyGenParams>,
+        shared: Arc<SharedState>,
+        remote: &mut Option<PlayerRemote>,
+        worker: Arc<Worker>,
+    ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         // Read before the thread starts: a request the audio thread raises right after
         // activation, before the new thread runs, must not be taken for an old one.
         let seen_generate = shared.generate_requests.load(Ordering::Relaxed);
         let seen_cancel = shared.cancel_requests.load(Ordering::Relaxed);
-        let thread = std::thread::Builder::new()
-            .name("melodygen-dispatch".into())
-            .spawn(move || {
-                let (tx, rx) = crossbeam_channel::unbounded();
-                let library = shared.library.receiver();
-                let mut state = State {
-                    params,
-                    seen_generate,
-                    seen_cancel,
-                    shared,
-                    remote,
-                    worker: Worker::shared(),
-                    tx,
-                    rx,
-                    job: None,
-                    source: None,
-                    prepared_rate: 0,
-                    pending: None,
-                    partial: Default::default(),
-                    preview: Default::default(),
-                    library,
-                    clip_ids: 0,
-                    audition: false,
-                };
-                while !flag.load(Ordering::Relaxed) {
-                    state.tick();
-                    std::thread::sleep(POLL_INTERVAL);
+        // The rings go to the thread through this slot, so that they come back if it never starts.
+        let rings = Arc::new(parking_lot::Mutex::new(remote.take()));
+        let thread_rings = rings.clone();
+        let spawned = crate::threads::spawn("melodygen-dispatch", move || {
+            let Some(remote) = thread_rings.lock().take() else { return };
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let library = shared.library.receiver();
+            let mut state = State {
+                params,
+                seen_generate,
+                seen_cancel,
+                shared,
+                remote,
+                instance: crate::worker::job::new_instance_id(),
+                worker,
+                tx,
+                rx,
+                job: None,
+                source: None,
+                prepared_rate: 0,
+                pending: None,
+                partial: Default::default(),
+                preview: Default::default(),
+                library,
+                clip_ids: 0,
+                audition: false,
+            };
+            while !flag.load(Ordering::Relaxed) {
+                // A panic in one tick is reported and the next tick runs: the instance keeps
+                // its passthrough (the audio thread is untouched), library and later jobs.
+                if let Err(panic) = catch(|| state.tick()) {
+                    state.shared.report_internal_error("doing this instance's background work", &panic);
                 }
-                state.cancel_job();
-            })
-            .expect("cannot spawn the MelodyGen dispatcher thread");
-        Self {
-            stop,
-            thread: Some(thread),
+                std::thread::sleep(POLL_INTERVAL);
+            }
+            let _ = catch(|| state.cancel_job());
+        });
+        match spawned {
+            Ok(_) => Ok(Self { stop }),
+            Err(e) => {
+                *remote = rings.lock().take();
+                Err(e)
+            }
         }
     }
 }
 
 impl Drop for Dispatcher {
+    /// Asks the thread to stop; never waits for it (see the type's docs).
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
@@ -111,6 +132,8 @@ struct State {
     params: Arc<MelodyGenParams>,
     shared: Arc<SharedState>,
     remote: PlayerRemote,
+    /// This instance's id on its jobs (see `worker::job::new_instance_id`).
+    instance: u64,
     worker: Arc<Worker>,
     tx: Sender<WorkerToInstance>,
     rx: Receiver<WorkerToInstance>,
@@ -139,8 +162,19 @@ struct State {
     seen_cancel: u64,
 }
 
+impl Drop for State {
+    /// The instance is gone: the worker may free the model its last job used.
+    fn drop(&mut self) {
+        self.worker.forget_instance(self.instance);
+    }
+}
+
 impl State {
     fn tick(&mut self) {
+        #[cfg(test)]
+        if self.shared.planted_panic.swap(false, Ordering::Relaxed) {
+            panic!("planted dispatcher panic");
+        }
         let g = self.shared.generate_requests.load(Ordering::Relaxed);
         if g != self.seen_generate {
             self.seen_generate = g;
@@ -248,6 +282,7 @@ impl State {
         let preview_partials = settings.params.preview_while_generating;
         let job = Job {
             id: 0,
+            instance: self.instance,
             settings,
             melody,
             seconds,
@@ -422,3 +457,6 @@ impl SharedState {
         msg.push_str(m);
     }
 }
+
+#[cfg(test)]
+mod tests;

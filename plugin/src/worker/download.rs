@@ -21,10 +21,6 @@ static DOWNLOADS: Mutex<Vec<Arc<ModelDownload>>> = Mutex::new(Vec::new());
 /// Plugin instances alive in the process (see [`InstanceRegistration`]).
 static INSTANCES: AtomicUsize = AtomicUsize::new(0);
 
-/// How long the last instance going away blocks, waiting for download threads to stop, before
-/// it returns and leaves any still running (detached) to end by themselves.
-const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
-
 /// How often the speed figure is refreshed; shorter makes it jumpy.
 const SPEED_WINDOW: Duration = Duration::from_millis(500);
 
@@ -301,9 +297,7 @@ pub fn start_with(hub: Hub, repo: &str, revision: &str) -> Arc<ModelDownload> {
     downloads.push(job.clone());
     drop(downloads);
     let thread_job = job.clone();
-    let spawned = std::thread::Builder::new()
-        .name("melodygen-download".into())
-        .spawn(move || thread_job.run(&hub));
+    let spawned = crate::threads::spawn("melodygen-download", move || thread_job.run(&hub));
     if let Err(e) = spawned {
         let _ = job.outcome.set(Err(DownloadFailure {
             message: format!("could not start the download: {e}"),
@@ -317,12 +311,12 @@ pub fn start_with(hub: Hub, repo: &str, revision: &str) -> Arc<ModelDownload> {
 
 /// Held by each plugin instance for its whole life (not just while activated: a host that
 /// deactivates the plugin to change its buffer size must not cancel a download). When the last
-/// one is dropped, every download is cancelled and the drop blocks for up to [`SHUTDOWN_WAIT`]
-/// (3 s) waiting for the threads to end. A cancelled download stops at its next read, so on a
-/// live connection they have ended by then; a thread stuck in a stalled read (or a slow hub
-/// listing) is not waited for any longer: it stays running, detached, until that read returns
-/// or times out, and a host that unloads the library meanwhile would still have it running the
-/// library's code. Cheap to create: an atomic count, no thread.
+/// one is dropped, every download is cancelled and the drop returns at once, without waiting:
+/// it may run on the host's thread. A cancelled download stops at its next read (a fraction of
+/// a second on a live connection; a stalled read or a slow hub listing ends when it returns or
+/// times out) and removes its temporary file; the library stays loaded until the thread has
+/// ended (download threads are started through `crate::threads`, which pins it). Cheap to
+/// create: an atomic count, no thread.
 pub struct InstanceRegistration(());
 
 impl InstanceRegistration {
@@ -342,7 +336,6 @@ impl Drop for InstanceRegistration {
     fn drop(&mut self) {
         if INSTANCES.fetch_sub(1, Ordering::AcqRel) == 1 {
             cancel_all();
-            wait_all(SHUTDOWN_WAIT);
         }
     }
 }

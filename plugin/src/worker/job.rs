@@ -4,13 +4,24 @@ use super::clip::Clip;
 use super::progress::Progress;
 use melodygen_engine::record::{CaptureAnchor, JobSettings, Melody};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// A fresh id for a plugin instance (unique per process, never 0). The worker keeps loaded only
+/// the models of its live instances' last jobs (see `models::ModelCache`), so each instance
+/// takes one, puts it on its jobs and tells the worker when it goes (`Worker::forget_instance`).
+pub fn new_instance_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
 
 /// A generation request from one instance.
 pub struct Job {
     /// Unique per process; assigned by the worker on submission.
     pub id: u64,
+    /// The instance that asked (see [`new_instance_id`]): the model this job uses becomes the
+    /// one the worker keeps loaded for it.
+    pub instance: u64,
     pub settings: JobSettings,
     pub melody: Melody,
     /// Resolved length of the clip.
@@ -61,8 +72,24 @@ pub enum JobError {
     Generation(String),
     #[error("the engine crashed ({0}); the host is unaffected")]
     Panic(String),
+    /// A panic in the worker outside the engine (`during` says what it was doing).
+    #[error("{}", internal_error_message(during, detail))]
+    Internal { during: String, detail: String },
+    /// The worker thread could not be started.
+    #[error("could not start MelodyGen's generation thread ({0}); try again, or restart the host if it keeps happening")]
+    Spawn(String),
     #[error("could not save the clip: {0}")]
     Save(String),
     #[error("the worker stopped")]
     WorkerStopped,
+}
+
+/// The window's words for a panic caught in one of MelodyGen's own threads (the worker outside
+/// the engine, or an instance's dispatcher): what it was doing, that nothing is lost and the
+/// plugin goes on, and the panic's own message for a bug report.
+pub fn internal_error_message(during: &str, detail: &str) -> String {
+    format!(
+        "MelodyGen hit an internal error while {during}; your clips are safe and the plugin keeps \
+         running (audio passes through, the library works). Please report it: {detail}"
+    )
 }

@@ -8,8 +8,11 @@
 //!
 //! The worker is framework-free: nothing here knows about nice-plug. The plugin side holds an
 //! `Arc<Worker>` per instance; the thread starts with the first job and is asked to stop when
-//! the last `Arc` is dropped (see [`Worker::shared`] and, for what "stop" really means, the
-//! `Drop` impl).
+//! the last `Arc` is dropped. Nothing ever waits for it: dropping the last handle only tells it
+//! to stop, and it ends on its own once its current load or step is over (the library stays
+//! loaded meanwhile, see `crate::threads`). A [`Worker::shared`] made before it has ended takes
+//! the same thread and models back, so at most one thread ever loads models. Which models stay
+//! loaded is `models::ModelCache`'s policy: those the live instances' last jobs used.
 //!
 //! This file is the shared handle: the queue, the thread's loop and shutdown. What happens to
 //! one job once the thread has taken it is in `pipeline.rs`.
@@ -30,19 +33,33 @@ use models::{catch, Backend, ModelCache};
 use progress::Stage;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Weak};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 
-/// How long dropping the last handle blocks, waiting for the thread to return, before it
-/// detaches the thread and returns anyway. The wait is real: the caller (in the plugin, the
-/// last instance's dispatcher thread, which the instance's drop joins) may be held this long.
-/// A model load cannot be interrupted and an engine step is only checked for cancellation
-/// between steps, so the thread can outlive the wait; see the `Drop` impl.
-const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
+/// Where a process-wide worker lives: the handle every instance shares, and the worker behind it,
+/// which outlives the last handle while its thread is still finishing (so a new handle can take it
+/// back). [`Worker::shared`] uses the one for the MusicGen engine; tests make their own.
+pub struct Slot {
+    handle: Mutex<Weak<Worker>>,
+    inner: Mutex<Weak<Inner>>,
+}
 
-/// The process-wide worker, alive while some instance holds it.
-static SHARED: Mutex<Weak<Worker>> = Mutex::new(Weak::new());
+impl Slot {
+    pub const fn new() -> Self {
+        Self {
+            handle: Mutex::new(Weak::new()),
+            inner: Mutex::new(Weak::new()),
+        }
+    }
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The process-wide worker, alive while some instance holds it or its thread still runs.
+static SHARED: Slot = Slot::new();
 
 /// A handle to the worker. Every plugin instance holds one `Arc<Worker>`; the strong count is the
 /// instance registration.
@@ -57,7 +74,6 @@ struct Inner {
     /// How many models the worker has loaded (not looked up): the sharing test reads it.
     loads: Arc<AtomicU64>,
     next_id: AtomicU64,
-    thread: Mutex<Option<(JoinHandle<()>, crossbeam_channel::Receiver<()>)>>,
 }
 
 #[derive(Default)]
@@ -65,7 +81,13 @@ struct Queue {
     jobs: VecDeque<Job>,
     /// Cancel flag of the job being run.
     running: Option<(u64, Arc<AtomicBool>)>,
-    shutdown: bool,
+    /// Live [`Worker`] handles over this queue. At 0 the thread frees its models and ends.
+    handles: usize,
+    /// Whether a thread serves the queue: set when one is started, cleared by the thread, under
+    /// this lock, once it has freed its models and decided to end.
+    thread: bool,
+    /// Instances gone since the thread last looked (their models may be freed).
+    forgotten: Vec<u64>,
 }
 
 impl Queue {
@@ -77,45 +99,84 @@ impl Queue {
     }
 }
 
+impl Inner {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 impl Worker {
     /// The process-wide worker with the MusicGen engine, created on first use and shared by every
     /// instance until the last one drops its handle. Cheap: the thread starts with the first job.
+    /// Made while the last one's thread is still finishing, it takes that thread and its models
+    /// back instead of starting another.
     pub fn shared() -> Arc<Worker> {
-        let mut slot = SHARED.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(w) = slot.upgrade() {
+        Self::shared_in(&SHARED, || Arc::new(musicgen_backend::MusicGenBackend))
+    }
+
+    /// [`Worker::shared`] for the worker in `slot`, made over `backend()` when there is none.
+    pub fn shared_in(slot: &Slot, backend: impl FnOnce() -> Arc<dyn Backend>) -> Arc<Worker> {
+        let mut handle = slot.handle.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(w) = handle.upgrade() {
             return w;
         }
-        let w = Worker::with_backend(Arc::new(musicgen_backend::MusicGenBackend));
-        *slot = Arc::downgrade(&w);
+        let mut inner = slot.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let w = match inner.upgrade() {
+            Some(running) => Self::over(running),
+            None => {
+                let w = Worker::with_backend(backend());
+                *inner = Arc::downgrade(&w.inner);
+                w
+            }
+        };
+        *handle = Arc::downgrade(&w);
         w
     }
 
     /// A private worker over any engine (tests use a fake one).
     pub fn with_backend(backend: Arc<dyn Backend>) -> Arc<Worker> {
-        Arc::new(Worker {
-            inner: Arc::new(Inner {
-                backend,
-                queue: Mutex::new(Queue::default()),
-                wake: Condvar::new(),
-                loads: Arc::new(AtomicU64::new(0)),
-                next_id: AtomicU64::new(1),
-                thread: Mutex::new(None),
-            }),
-        })
+        Self::over(Arc::new(Inner {
+            backend,
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+            loads: Arc::new(AtomicU64::new(0)),
+            next_id: AtomicU64::new(1),
+        }))
+    }
+
+    /// A new handle over `inner` (counted, so its thread knows it is wanted).
+    fn over(inner: Arc<Inner>) -> Arc<Worker> {
+        inner.queue().handles += 1;
+        Arc::new(Worker { inner })
     }
 
     /// Queues `job` behind the jobs of every instance and returns its id. Not realtime-safe
-    /// (locks, may spawn the thread): call it from a non-audio thread.
+    /// (locks, may spawn the thread): call it from a non-audio thread. When the thread cannot be
+    /// started the job is answered at once with [`JobError::Spawn`].
     pub fn submit(&self, mut job: Job) -> u64 {
         job.id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let id = job.id;
         job.progress.reset();
-        {
-            let mut q = self.inner.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let spawn_failed = {
+            let mut q = self.inner.queue();
             q.jobs.push_back(job);
             q.publish_positions();
+            match self.ensure_thread(&mut q) {
+                Ok(()) => None,
+                Err(e) => {
+                    let job = q.jobs.pop_back();
+                    q.publish_positions();
+                    job.map(|job| (job, e))
+                }
+            }
+        };
+        if let Some((job, e)) = spawn_failed {
+            job.progress.set_stage(Stage::Failed);
+            let _ = job.reply.send(WorkerToInstance::Finished {
+                job: id,
+                result: Err(JobError::Spawn(e.to_string())),
+            });
         }
-        self.ensure_thread();
         self.inner.wake.notify_all();
         id
     }
@@ -124,7 +185,7 @@ impl Worker {
     /// stops at its next step. The instance sets the job's own cancel flag as well.
     pub fn cancel(&self, id: u64) {
         let removed = {
-            let mut q = self.inner.queue.lock().unwrap_or_else(|e| e.into_inner());
+            let mut q = self.inner.queue();
             if let Some((running, flag)) = &q.running {
                 if *running == id {
                     flag.store(true, Ordering::Relaxed);
@@ -144,6 +205,17 @@ impl Worker {
         }
     }
 
+    /// Instance `instance` is gone: the model its last job used is freed unless another
+    /// instance's last job used it too (see `models::ModelCache`). Does not wait.
+    pub fn forget_instance(&self, instance: u64) {
+        let mut q = self.inner.queue();
+        if q.thread {
+            q.forgotten.push(instance);
+            drop(q);
+            self.inner.wake.notify_all();
+        }
+    }
+
     /// Number of models loaded so far by this worker.
     pub fn model_loads(&self) -> u64 {
         self.inner.loads.load(Ordering::Relaxed)
@@ -151,119 +223,134 @@ impl Worker {
 
     /// Jobs waiting (not counting the one running).
     pub fn queued(&self) -> usize {
-        self.inner
-            .queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .jobs
-            .len()
+        self.inner.queue().jobs.len()
     }
 
     /// Whether the worker thread is running.
     pub fn is_running(&self) -> bool {
-        self.inner
-            .thread
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some()
+        self.inner.queue().thread
     }
 
-    fn ensure_thread(&self) {
-        let mut slot = self.inner.thread.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_none() {
+    /// Something that tells, without keeping the worker alive, whether it has ended: every
+    /// handle dropped and its thread returned.
+    pub fn probe(&self) -> WorkerProbe {
+        WorkerProbe(Arc::downgrade(&self.inner))
+    }
+
+    /// Starts the thread unless one serves the queue. Called with the queue locked, so a thread
+    /// that is deciding to end either sees the new job or has already said it ended.
+    fn ensure_thread(&self, q: &mut Queue) -> std::io::Result<()> {
+        if !q.thread {
             let inner = self.inner.clone();
-            let (done_tx, done_rx) = crossbeam_channel::bounded(1);
-            let handle = std::thread::Builder::new()
-                .name("melodygen-worker".into())
-                .spawn(move || {
-                    run(&inner);
-                    drop(done_tx);
-                })
-                .expect("cannot spawn the MelodyGen worker thread");
-            *slot = Some((handle, done_rx));
+            crate::threads::spawn("melodygen-worker", move || run(&inner))?;
+            q.thread = true;
         }
+        Ok(())
+    }
+}
+
+/// See [`Worker::probe`].
+pub struct WorkerProbe(Weak<Inner>);
+
+impl WorkerProbe {
+    /// Whether the worker is gone: no handle left and its thread has returned.
+    pub fn ended(&self) -> bool {
+        self.0.strong_count() == 0
     }
 }
 
 impl Drop for Worker {
-    /// The last instance went away. What happens, in order:
+    /// An instance let go of the worker. When it was the last handle:
     ///
-    /// - the queue is marked shut down and the running job's cancel flag is set;
-    /// - queued jobs are dropped without a `Finished` reply (their instances are gone: each
-    ///   held a handle, and this is the last one);
-    /// - this call blocks for up to [`SHUTDOWN_WAIT`] (3 s) waiting for the thread to return:
-    ///   it does once the running job reaches its next cancel check (the next engine step, or
-    ///   the end of a model load, which cannot be interrupted), after replying `Cancelled`;
-    /// - if the thread returned it is joined; if not, it is detached and left running. It ends
-    ///   by itself once its load or step is over, but until then it runs this library's code
-    ///   and holds its loaded models, and nothing stops a host unloading the library meanwhile.
-    ///   A `Worker::shared()` made in that time gets a new thread and a new model cache.
-    ///
-    /// So removing the last instance may stall its caller for up to 3 s; it is not
-    /// guaranteed to leave no worker thread behind.
+    /// - the running job's cancel flag is set and the queued jobs are dropped without a
+    ///   `Finished` reply (their instances are gone: each held a handle);
+    /// - the thread is woken and this returns at once: nothing waits for it. The thread ends by
+    ///   itself once the running job reaches a cancel check (replying `Cancelled` to a reply
+    ///   channel nobody reads), frees the models and returns. The library stays loaded while it
+    ///   runs (`crate::threads`);
+    /// - a [`Worker::shared`] made before then takes this thread and its models back.
     fn drop(&mut self) {
-        {
-            let mut q = self.inner.queue.lock().unwrap_or_else(|e| e.into_inner());
-            q.shutdown = true;
+        let dropped = {
+            let mut q = self.inner.queue();
+            q.handles -= 1;
+            if q.handles > 0 {
+                return;
+            }
             if let Some((_, flag)) = &q.running {
                 flag.store(true, Ordering::Relaxed);
             }
-            q.jobs.clear();
-        }
+            std::mem::take(&mut q.jobs)
+        };
         self.inner.wake.notify_all();
-        let thread = self
-            .inner
-            .thread
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some((handle, done)) = thread {
-            // Disconnected = the thread has returned; a timeout drops the handle, which
-            // detaches the thread: it ends by itself once its current load or step finishes.
-            if let Err(crossbeam_channel::RecvTimeoutError::Disconnected) =
-                done.recv_timeout(SHUTDOWN_WAIT)
-            {
-                let _ = handle.join();
-            }
+        drop(dropped);
+    }
+}
+
+/// What the thread does next.
+enum Step {
+    Run(Job),
+    Forget(Vec<u64>),
+    /// No handle is left: free the models, then look again.
+    Free,
+    Exit,
+}
+
+/// The worker thread's body. Nothing escapes it: a panic in the loop itself (jobs catch their
+/// own, see `pipeline::run_job`) is reported on stderr and the loop goes on with its models.
+fn run(inner: &Inner) {
+    let mut cache = ModelCache::new(inner.backend.clone(), inner.loads.clone());
+    loop {
+        match catch(|| serve(inner, &mut cache)) {
+            Ok(()) => return,
+            Err(panic) => eprintln!("MelodyGen worker: internal error, carrying on: {panic}"),
         }
     }
 }
 
-/// The worker thread's loop.
-fn run(inner: &Inner) {
-    let mut cache = ModelCache::new(inner.backend.clone(), inner.loads.clone());
+/// Serves the queue until no handle is left and the models are freed.
+fn serve(inner: &Inner, cache: &mut ModelCache) {
     loop {
-        let mut job = {
-            let mut q = inner.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let step = {
+            let mut q = inner.queue();
             loop {
-                if q.shutdown {
-                    return;
+                if !q.forgotten.is_empty() {
+                    break Step::Forget(std::mem::take(&mut q.forgotten));
                 }
                 if let Some(job) = q.jobs.pop_front() {
                     q.running = Some((job.id, job.cancel.clone()));
                     q.publish_positions();
-                    break job;
+                    break Step::Run(job);
+                }
+                if q.handles == 0 {
+                    if cache.is_empty() {
+                        q.thread = false;
+                        break Step::Exit;
+                    }
+                    break Step::Free;
                 }
                 q = inner.wake.wait(q).unwrap_or_else(|e| e.into_inner());
             }
         };
-        let result =
-            catch(|| pipeline::run_job(&mut cache, &mut job)).unwrap_or_else(|p| Err(JobError::Panic(p)));
-        inner
-            .queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .running = None;
-        job.progress.set_stage(match &result {
-            Ok(_) => Stage::Done,
-            Err(JobError::Cancelled) => Stage::Cancelled,
-            Err(_) => Stage::Failed,
-        });
-        // A send error means the instance is gone; the clip stays on disk.
-        let _ = job.reply.send(WorkerToInstance::Finished {
-            job: job.id,
-            result,
-        });
+        match step {
+            Step::Forget(instances) => instances.into_iter().for_each(|i| cache.forget(i)),
+            // Outside the lock: freeing a model can take a while, and a new handle may come.
+            Step::Free => cache.clear(),
+            Step::Exit => return,
+            Step::Run(mut job) => {
+                let result = pipeline::run_job(cache, &mut job);
+                inner.queue().running = None;
+                job.progress.set_stage(match &result {
+                    Ok(_) => Stage::Done,
+                    Err(JobError::Cancelled) => Stage::Cancelled,
+                    Err(_) => Stage::Failed,
+                });
+                // A send error means the instance is gone; the clip stays on disk.
+                let _ = job.reply.send(WorkerToInstance::Finished {
+                    job: job.id,
+                    result,
+                });
+            }
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use melodygen_engine::musicgen::{LoadOptions, MusicGen, StreamConfig};
 use melodygen_engine::wav::Audio;
 use candle_core::DType;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 /// Loads MusicGen checkpoints on the device of [`super::device::select`] (the CPU unless a
@@ -24,13 +25,18 @@ impl Backend for MusicGenBackend {
         resolve_model(spec).map_err(|e| e.to_string())
     }
 
-    fn load(&self, dir: &Path, quant: Quant) -> Result<Arc<dyn Model>, String> {
+    fn load(&self, dir: &Path, quant: Quant, cancel: &Arc<AtomicBool>) -> Result<Arc<dyn Model>, ModelError> {
+        // cancel: wired to LoadOptions by the engine branch (r-eng)
+        let _ = cancel;
         // Inside a DAW the machine is shared with the host's audio and GUI threads: candle's
         // spinning pool gets half the cores (see `threads`). The CLI and the benchmark leave it
         // at candle's default, every core.
         melodygen_engine::musicgen::threads::configure_cpu_pool();
         let model = MusicGen::load_with(dir, &super::device::select(), &LoadOptions { dtype: DType::F32, quant })
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| match e {
+                EngineError::Cancelled => ModelError::Cancelled,
+                e => ModelError::Failed(e.to_string()),
+            })?;
 
         Ok(Arc::new(MusicGenModel(model)))
     }

@@ -26,13 +26,33 @@ fn check_cancel(job: &Job) -> Result<(), JobError> {
 
 /// Load → generate → convert to the host rate → save, checking the cancel flag between stages.
 ///
+/// A panic anywhere in the job is caught here: inside the engine's generation it is
+/// [`JobError::Panic`] ("the engine crashed"); anywhere else (the worker's own code) it is
+/// [`JobError::Internal`], naming what the job was doing. Either way the worker goes on with
+/// the next job.
+///
 /// Takes `job` mutably for one reason: a melody model's conditioning replaces the captured
 /// melody in `job.melody` before the model reads it (the model takes the job as it is).
 pub(super) fn run_job(cache: &mut ModelCache, job: &mut Job) -> Result<Clip, JobError> {
+    let mut during = "starting the job";
+    match catch(|| stages(cache, job, &mut during)) {
+        Ok(result) => result,
+        Err(detail) => Err(JobError::Internal {
+            during: during.to_string(),
+            detail,
+        }),
+    }
+}
+
+/// The job's stages; `during` names the one running, for [`run_job`]'s panic message.
+fn stages(cache: &mut ModelCache, job: &mut Job, during: &mut &'static str) -> Result<Clip, JobError> {
     check_cancel(job)?;
     job.progress.set_stage(Stage::Loading);
-    let (model_dir, model) = cache.get(&job.settings.params.model, job.settings.params.quant)?;
+    *during = "loading the model";
+    let (model_dir, model) =
+        cache.get(job.instance, &job.settings.params.model, job.settings.params.quant, &job.cancel)?;
     check_cancel(job)?;
+    *during = "preparing the melody";
 
     // A melody model gets the melody as its exact conditioning, computed here once, so the
     // clip records what the model followed (and a replayed record stays as it is).
@@ -47,6 +67,7 @@ pub(super) fn run_job(cache: &mut ModelCache, job: &mut Job) -> Result<Clip, Job
     let job: &Job = job;
 
     job.progress.set_stage(Stage::Generating);
+    *during = "generating";
     let started = Instant::now();
     let progress = &job.progress;
     let mut on_step = |s: EngineStep| match s {
@@ -82,6 +103,7 @@ pub(super) fn run_job(cache: &mut ModelCache, job: &mut Job) -> Result<Clip, Job
     };
 
     job.progress.set_stage(Stage::Resampling);
+    *during = "converting the clip to the host's sample rate";
     let model_rate = generated.sample_rate;
     // The pieces sent while generating are the clip at the host rate already (the stream gives
     // the one-shot conversion's samples); convert here only when the host rate has changed
@@ -94,6 +116,7 @@ pub(super) fn run_job(cache: &mut ModelCache, job: &mut Job) -> Result<Clip, Job
     check_cancel(job)?;
 
     job.progress.set_stage(Stage::Writing);
+    *during = "saving the clip";
     let mut clip = Clip {
         meta: ClipMeta {
             path: Default::default(),

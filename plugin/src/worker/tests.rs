@@ -12,6 +12,7 @@ use crossbeam_channel::Receiver;
 use std::sync::atomic::AtomicU32;
 
 struct TestInstance {
+    instance: u64,
     progress: Arc<Progress>,
     cancel: Arc<AtomicBool>,
     rate: Arc<AtomicU32>,
@@ -23,6 +24,7 @@ impl TestInstance {
     fn new(rate: u32) -> Self {
         let (tx, rx) = crossbeam_channel::unbounded();
         Self {
+            instance: job::new_instance_id(),
             progress: Arc::default(),
             cancel: Arc::default(),
             rate: Arc::new(AtomicU32::new(rate)),
@@ -33,6 +35,7 @@ impl TestInstance {
     fn job(&self, model: &str, prompt: &str, seconds: f32) -> Job {
         Job {
             id: 0,
+            instance: self.instance,
             settings: JobSettings {
                 prompt: prompt.into(),
                 params: GenerationParams {
@@ -72,9 +75,13 @@ impl TestInstance {
 }
 
 fn worker(step_ms: u64) -> Arc<Worker> {
-    Worker::with_backend(Arc::new(FakeBackend {
-        step_delay: Duration::from_millis(step_ms),
-    }))
+    worker_and_backend(step_ms).0
+}
+
+/// A private worker over a fake engine, and that engine (to see which models are in memory).
+fn worker_and_backend(step_ms: u64) -> (Arc<Worker>, Arc<FakeBackend>) {
+    let backend = Arc::new(FakeBackend::new(Duration::from_millis(step_ms)));
+    (Worker::with_backend(backend.clone()), backend)
 }
 
 fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
@@ -235,7 +242,7 @@ fn partial_audio_comes_before_the_clip_and_makes_the_clip() {
     assert_eq!(heard, clip.audio, "the pieces are the clip, bit for bit");
     // The clip is the streamed pieces (not resampled again), so check it against the
     // one-shot resampling of what the engine made.
-    let engine = super::models::fake::FakeModel { rate: 32_000, channels: 1, step_delay: Duration::ZERO };
+    let engine = super::models::fake::FakeModel::new(32_000, 1, Duration::ZERO);
     let one_shot = super::host_rate::convert(&clip::to_stereo(engine.tone(0..32_000)), 44_100).unwrap();
     assert_eq!(clip.audio, one_shot, "the streamed clip is the one-shot resampling, bit for bit");
 }
@@ -251,7 +258,7 @@ fn without_the_preview_no_pieces_are_sent_and_the_clip_is_converted_once() {
     w.submit(job);
     let (_, clip, partials) = a.wait_with_partials();
     assert!(partials.is_empty(), "{} pieces sent", partials.len());
-    let engine = super::models::fake::FakeModel { rate: 32_000, channels: 1, step_delay: Duration::ZERO };
+    let engine = super::models::fake::FakeModel::new(32_000, 1, Duration::ZERO);
     let one_shot = super::host_rate::convert(&clip::to_stereo(engine.tone(0..16_000)), 44_100).unwrap();
     assert_eq!(clip.unwrap().audio, one_shot);
 }
@@ -318,4 +325,131 @@ fn instances_share_one_process_worker_until_the_last_goes() {
     assert!(weak.upgrade().is_none(), "gone with the last instance");
     let c = Worker::shared();
     assert!(!c.is_running());
+}
+
+/// The last handle going in the middle of a model load that ignores cancellation returns at
+/// once; the thread finishes the load by itself, answers the job and ends.
+#[test]
+fn dropping_the_last_handle_mid_load_returns_at_once_and_the_thread_ends() {
+    let w = worker(1);
+    let a = TestInstance::new(48_000);
+    w.submit(a.job("tiny-stubbornload", "x", 0.1));
+    wait_for("the load", || a.progress.stage() == Stage::Loading);
+    let probe = w.probe();
+    let t = Instant::now();
+    drop(w);
+    let took = t.elapsed();
+    assert!(took < Duration::from_millis(50), "drop blocked for {took:?}");
+    assert!(!probe.ended(), "the load is still running");
+    assert_eq!(a.wait().1.unwrap_err(), JobError::Cancelled);
+    wait_for("the thread to end", || probe.ended());
+}
+
+/// A job cancelled while its model loads stops within the load's cancel checks.
+#[test]
+fn cancelling_during_a_model_load_stops_the_load() {
+    let (w, backend) = worker_and_backend(1);
+    let a = TestInstance::new(48_000);
+    w.submit(a.job("tiny-slowload", "x", 0.1));
+    wait_for("the load", || a.progress.stage() == Stage::Loading);
+    let t = Instant::now();
+    a.cancel.store(true, Ordering::Relaxed);
+    assert_eq!(a.wait().1.unwrap_err(), JobError::Cancelled);
+    assert!(t.elapsed() < Duration::from_millis(100), "cancel took {:?}", t.elapsed());
+    assert_eq!((w.model_loads(), backend.alive_count()), (0, 0), "a cancelled load is not kept");
+}
+
+/// Re-adding an instance while the old worker is still finishing a load takes that worker back:
+/// one thread, one cache, never two models (or two loads) at once.
+#[test]
+fn a_new_handle_while_the_old_thread_finishes_takes_it_back_and_loads_once() {
+    static SLOT: Slot = Slot::new();
+    let backend = Arc::new(FakeBackend::new(Duration::from_millis(1)));
+    let make = || -> Arc<dyn Backend> { backend.clone() };
+    let w = Worker::shared_in(&SLOT, make);
+    let a = TestInstance::new(48_000);
+    w.submit(a.job("tiny-slowload", "x", 0.1));
+    wait_for("the load", || a.progress.stage() == Stage::Loading);
+    let probe = w.probe();
+    drop(w); // the last instance goes mid-load (its job is cancelled)...
+    let w = Worker::shared_in(&SLOT, || panic!("a second worker was made")); // ...and comes back
+    assert!(!probe.ended() && w.is_running(), "the same worker and thread");
+    let b = TestInstance::new(48_000);
+    w.submit(b.job("tiny-slowload", "y", 0.1));
+    assert_eq!(a.wait().1.unwrap_err(), JobError::Cancelled);
+    assert!(b.wait().1.is_ok());
+    assert_eq!(w.model_loads(), 1, "one model loaded");
+    assert_eq!(backend.most_loads_at_once.load(Ordering::SeqCst), 1, "never two loads at once");
+    assert_eq!(backend.most_alive.load(Ordering::SeqCst), 1, "never two models in memory");
+    // The model stays loaded for the next job of the instance.
+    w.submit(b.job("tiny-slowload", "z", 0.1));
+    assert!(b.wait().1.is_ok());
+    assert_eq!(w.model_loads(), 1);
+    // Once the last handle goes for good, the thread frees the model and ends.
+    let probe = w.probe();
+    drop(w);
+    wait_for("the thread to end", || probe.ended());
+    assert_eq!(backend.alive_count(), 0);
+}
+
+/// Models are bounded by what the live instances use: switching frees the model nobody is on,
+/// an instance that goes frees its own, a model another instance uses stays.
+#[test]
+fn switching_models_frees_the_one_no_instance_uses() {
+    use melodygen_engine::record::Quant;
+    let (w, backend) = worker_and_backend(0);
+    let a = TestInstance::new(48_000);
+    let b = TestInstance::new(48_000);
+    let job = |i: &TestInstance, model: &str, quant: Quant| {
+        let mut job = i.job(model, "x", 0.05);
+        job.settings.params.quant = quant;
+        w.submit(job);
+        assert!(i.wait().1.is_ok());
+    };
+    job(&a, "melody", Quant::F32);
+    job(&b, "melody", Quant::F32);
+    job(&a, "melody", Quant::Q8_0);
+    assert!(backend.alive("melody", Quant::F32), "b is still on it");
+    job(&b, "large", Quant::F32);
+    assert!(!backend.alive("melody", Quant::F32), "nobody is on melody f32 any more");
+    assert!(backend.alive("melody", Quant::Q8_0) && backend.alive("large", Quant::F32));
+    w.forget_instance(a.instance);
+    wait_for("a's model to be freed", || !backend.alive("melody", Quant::Q8_0));
+    assert!(backend.alive("large", Quant::F32), "b's model stays");
+    assert_eq!((w.model_loads(), backend.most_alive.load(Ordering::SeqCst)), (3, 2));
+}
+
+/// A panic in the worker's own code (not the engine's generation) is reported in plain words,
+/// and the worker runs the next job.
+#[test]
+fn a_panic_outside_the_engine_is_reported_and_the_next_job_works() {
+    let w = worker(0);
+    let a = TestInstance::new(48_000);
+    w.submit(a.job("tiny-melodypanic", "x", 0.1));
+    let e = a.wait().1.unwrap_err();
+    assert!(
+        matches!(&e, JobError::Internal { during, detail } if during == "preparing the melody" && detail.contains("planted worker panic")),
+        "{e:?}"
+    );
+    let shown = e.to_string();
+    assert!(shown.contains("MelodyGen hit an internal error while preparing the melody") && shown.contains("your clips are safe"), "{shown}");
+    assert_eq!(a.progress.stage(), Stage::Failed);
+    w.submit(a.job("tiny", "fine", 0.1));
+    assert!(a.wait().1.is_ok(), "the worker survives");
+}
+
+/// A worker thread that cannot be started fails the job (with a message), not the caller; the
+/// next submission starts it.
+#[test]
+fn a_worker_thread_that_cannot_start_fails_the_job_not_the_caller() {
+    let w = worker(0);
+    let a = TestInstance::new(48_000);
+    crate::threads::tests::fail_next_spawn();
+    w.submit(a.job("tiny", "x", 0.1));
+    let e = a.wait().1.unwrap_err();
+    assert!(matches!(&e, JobError::Spawn(m) if m.contains("planted spawn failure")), "{e:?}");
+    assert!(e.to_string().contains("could not start"), "{e}");
+    assert_eq!((w.queued(), w.is_running()), (0, false));
+    w.submit(a.job("tiny", "x", 0.1));
+    assert!(a.wait().1.is_ok());
 }
