@@ -29,7 +29,7 @@ impl Backend for MusicGenBackend {
         // spinning pool gets half the cores (see `threads`). The CLI and the benchmark leave it
         // at candle's default, every core.
         melodygen_engine::musicgen::threads::configure_cpu_pool();
-        let model = MusicGen::load_with(dir, &super::device::select(), &LoadOptions { dtype: DType::F32, quant })
+        let model = MusicGen::load_with(dir, &super::device::select(), &LoadOptions { dtype: DType::F32, quant, ..Default::default() })
             .map_err(|e| e.to_string())?;
 
         Ok(Arc::new(MusicGenModel(model)))
