@@ -196,7 +196,7 @@ pub fn run(mut args: Args) -> anyhow::Result<()> {
     };
     let dev = device(args.device)?;
     let load_start = Instant::now();
-    let model = MusicGen::load_with(&dir, &dev, &LoadOptions { dtype, quant: args.quant })
+    let model = MusicGen::load_with(&dir, &dev, &LoadOptions { dtype, quant: args.quant, ..Default::default() })
         .with_context(|| format!("cannot load the model in {}", dir.display()))?;
     let load_s = load_start.elapsed().as_secs_f64();
     let report = model.quant_report();

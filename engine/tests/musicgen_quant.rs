@@ -170,7 +170,7 @@ fn quantized_half_precision_and_unknown_names_are_clear_errors() {
     let e = MusicGen::load_with(
         &fixtures().join("tiny-musicgen"),
         &Device::Cpu,
-        &LoadOptions { dtype: DType::F16, quant: Quant::Q8_0 },
+        &LoadOptions { dtype: DType::F16, quant: Quant::Q8_0, ..Default::default() },
     )
     .err()
     .unwrap();

@@ -25,6 +25,8 @@ pub use config::{
 pub use generation::GenerationConfig;
 pub use resolve::{hf_cache_root, looks_like_repo_id, resolve_in_cache, resolve_model};
 pub use weights::{get_checked, WeightFiles};
+#[cfg(test)]
+pub(crate) use weights::read_hook;
 
 use crate::error::EngineError;
 
@@ -105,7 +107,18 @@ impl Checkpoint {
         dtype: DType,
         device: &Device,
     ) -> Result<VarBuilder<'static>, EngineError> {
-        let files = WeightFiles::open(&self.weight_files)?;
+        self.var_builder_cancellable(dtype, device, None)
+    }
+
+    /// As [`Self::var_builder`], with every tensor read checking `cancel` first (a set flag makes
+    /// the read fail; see [`WeightFiles::with_cancel`]).
+    pub fn var_builder_cancellable(
+        &self,
+        dtype: DType,
+        device: &Device,
+        cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    ) -> Result<VarBuilder<'static>, EngineError> {
+        let files = WeightFiles::open(&self.weight_files)?.with_cancel(cancel);
         Ok(VarBuilder::from_backend(
             Box::new(files),
             dtype,

@@ -8,6 +8,8 @@
 //! - Missing tensors and shape mismatches name the tensor and both shapes.
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use candle_core::safetensors::{Load, MmapedSafetensors};
 use candle_core::{DType, Device, Shape, Tensor};
@@ -26,7 +28,13 @@ const ALIASES: [(&str, &str); 2] = [
 pub struct WeightFiles {
     files: Vec<(PathBuf, MmapedSafetensors)>,
     routing: HashMap<String, usize>,
+    /// Checked before every tensor is read (see [`Self::with_cancel`]).
+    cancel: Option<Arc<AtomicBool>>,
 }
+
+/// The message of the candle error a cancelled read returns (candle's error cannot carry ours;
+/// the loader turns it into [`EngineError::Cancelled`] by checking the flag).
+pub const LOAD_CANCELLED: &str = "model load cancelled";
 
 impl WeightFiles {
     /// Memory-maps every file and reads its header. A file that is not valid safetensors
@@ -54,7 +62,24 @@ impl WeightFiles {
             }
             files.push((path.clone(), st));
         }
-        Ok(Self { files, routing })
+        Ok(Self { files, routing, cancel: None })
+    }
+
+    /// Makes every tensor read check `cancel` first and fail with [`LOAD_CANCELLED`] once it is
+    /// set: a load is a few hundred reads, so a cancelled load stops within one tensor's read,
+    /// conversion and quantization.
+    pub fn with_cancel(mut self, cancel: Option<Arc<AtomicBool>>) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    fn check_cancel(&self) -> candle_core::Result<()> {
+        #[cfg(test)]
+        read_hook::before_read();
+        match &self.cancel {
+            Some(c) if c.load(Ordering::Relaxed) => Err(candle_core::Error::Msg(LOAD_CANCELLED.into())),
+            _ => Ok(()),
+        }
     }
 
     /// The stored name for `name`, trying the other weight-norm naming when needed.
@@ -179,12 +204,14 @@ impl SimpleBackend for WeightFiles {
         dtype: DType,
         dev: &Device,
     ) -> candle_core::Result<Tensor> {
+        self.check_cancel()?;
         // candle's error type cannot carry ours; keep the full typed message.
         self.load(name, Some(&s), dtype, dev)
             .map_err(|e| candle_core::Error::Msg(e.to_string()))
     }
 
     fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        self.check_cancel()?;
         self.load(name, None, dtype, dev)
             .map_err(|e| candle_core::Error::Msg(e.to_string()))
     }
@@ -255,5 +282,32 @@ mod tests {
                 assert_eq!(&t.flatten_all().unwrap().to_vec1::<f32>().unwrap(), want, "{name}");
             }
         }
+    }
+}
+
+/// A hook for tests, called before every tensor read on this thread (e.g. to cancel a load from
+/// another thread after N reads).
+#[cfg(test)]
+pub(crate) mod read_hook {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static HOOK: RefCell<Option<Box<dyn FnMut()>>> = RefCell::new(None);
+    }
+
+    pub fn set(hook: impl FnMut() + 'static) {
+        HOOK.with(|h| *h.borrow_mut() = Some(Box::new(hook)));
+    }
+
+    pub fn clear() {
+        HOOK.with(|h| *h.borrow_mut() = None);
+    }
+
+    pub(super) fn before_read() {
+        HOOK.with(|h| {
+            if let Some(f) = h.borrow_mut().as_mut() {
+                f()
+            }
+        });
     }
 }

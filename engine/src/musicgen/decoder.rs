@@ -197,6 +197,15 @@ impl Decoder {
     /// layers at positions `past..past + T`, updating the cache. Returns the final-normed hidden
     /// states `(B, T, H)`.
     pub fn forward_embeds(&self, x: &Tensor, cache: &mut DecoderCache) -> Result<Tensor> {
+        Ok(self.forward_embeds_until(x, cache, &|| false)?.expect("never stopped"))
+    }
+
+    /// As [`Self::forward_embeds`], calling `stop` after every layer and returning `None` as soon
+    /// as it says so. Why per layer: the first step of a melody model runs its whole conditioning
+    /// prefix through every layer (about 10 s on the large model), and a cancelled job must stop
+    /// within a fraction of a second. A stopped call leaves `cache` part-filled: the generation
+    /// it belongs to cannot go on.
+    pub fn forward_embeds_until(&self, x: &Tensor, cache: &mut DecoderCache, stop: &dyn Fn() -> bool) -> Result<Option<Tensor>> {
         let (_, t, _) = x.dims3()?;
         let past = cache.past;
         let limit = self.cfg.max_position_embeddings;
@@ -206,11 +215,18 @@ impl Decoder {
         let pos = self.positions.narrow(0, past, t)?;
         let mut h = x.to_dtype(self.dtype)?.broadcast_add(&pos)?;
         let self_mask = causal_mask(t, past, self.dtype, &self.device)?;
-        for (layer, lc) in self.layers.iter().zip(cache.layers.iter_mut()) {
+        for (i, (layer, lc)) in self.layers.iter().zip(cache.layers.iter_mut()).enumerate() {
             h = layer.forward(&h, lc, self_mask.as_ref(), cache.cross_mask.as_ref())?;
+            #[cfg(test)]
+            test_hook::after_layer(i);
+            #[cfg(not(test))]
+            let _ = i;
+            if stop() {
+                return Ok(None);
+            }
         }
         cache.past += t;
-        self.layer_norm.forward(&h)
+        self.layer_norm.forward(&h).map(Some)
     }
 
     /// LM heads: hidden `(B, T, H)` → logits `(B, K, T, vocab)` in f32.
@@ -240,5 +256,33 @@ impl Decoder {
     pub fn last_logits(&self, hidden: &Tensor) -> Result<Tensor> {
         let t = hidden.dim(1)?;
         self.logits(&hidden.narrow(1, t - 1, 1)?)?.squeeze(D::Minus2)
+    }
+}
+
+/// A per-layer hook for tests (this thread's decoder calls only): lets a test act between layers,
+/// e.g. set a cancel flag from another thread after N layers.
+#[cfg(test)]
+pub(crate) mod test_hook {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static HOOK: RefCell<Option<Box<dyn FnMut(usize)>>> = RefCell::new(None);
+    }
+
+    /// Calls `hook(layer)` after every decoder layer run on this thread until [`clear`].
+    pub fn set(hook: impl FnMut(usize) + 'static) {
+        HOOK.with(|h| *h.borrow_mut() = Some(Box::new(hook)));
+    }
+
+    pub fn clear() {
+        HOOK.with(|h| *h.borrow_mut() = None);
+    }
+
+    pub(super) fn after_layer(layer: usize) {
+        HOOK.with(|h| {
+            if let Some(f) = h.borrow_mut().as_mut() {
+                f(layer)
+            }
+        });
     }
 }

@@ -36,6 +36,8 @@ pub struct GenerationState<'m> {
     /// `Some(scale)` when classifier-free guidance is on (scale > 1).
     guidance: Option<f32>,
     step: usize,
+    /// A step was cancelled part-way: the caches are part-filled and no step may follow.
+    cancelled: bool,
 }
 
 impl<'m> GenerationState<'m> {
@@ -93,6 +95,7 @@ impl<'m> GenerationState<'m> {
             sampler: Sampler::new(sampling, seed),
             guidance,
             step: 0,
+            cancelled: false,
         })
     }
 
@@ -112,8 +115,26 @@ impl<'m> GenerationState<'m> {
     /// Runs one decoder step and fills the next column. Calling it after the last step is an
     /// error.
     pub fn step(&mut self) -> Result<Progress, EngineError> {
+        self.step_cancellable(&AtomicBool::new(false))
+    }
+
+    /// [`Self::step`], checking `cancel` after every decoder layer: a set flag returns
+    /// [`EngineError::Cancelled`] within one layer's work, even in the middle of the first step's
+    /// prefill. A cancelled step leaves the state unusable (its caches are part-filled): every
+    /// later step returns `Cancelled` too.
+    pub fn step_cancellable(&mut self, cancel: &AtomicBool) -> Result<Progress, EngineError> {
+        if self.cancelled {
+            return Err(EngineError::Cancelled);
+        }
         let t = self.step;
-        let logits: Vec<Vec<Vec<f32>>> = self.next_logits()?.to_vec3()?;
+        let logits = match self.next_logits(&|| cancel.load(Ordering::Relaxed))? {
+            Some(l) => l,
+            None => {
+                self.cancelled = true;
+                return Err(EngineError::Cancelled);
+            }
+        };
+        let logits: Vec<Vec<Vec<f32>>> = logits.to_vec3()?;
         for (b, per_book) in logits.iter().enumerate() {
             for (kk, row) in per_book.iter().enumerate() {
                 let j = t + 1;
@@ -133,7 +154,10 @@ impl<'m> GenerationState<'m> {
         if forced.len() != self.grid.len() || forced.iter().any(|col| col.len() != k) {
             return Err(EngineError::InvalidCodes(format!("a forced column is {} rows of {k} codes", self.grid.len())));
         }
-        let logits = self.next_logits()?;
+        if self.cancelled {
+            return Err(EngineError::Cancelled);
+        }
+        let logits = self.next_logits(&|| false)?.expect("never stopped");
         let j = self.step + 1;
         for (rows, col) in self.grid.iter_mut().zip(forced) {
             for (row, &tok) in rows.iter_mut().zip(col) {
@@ -145,8 +169,9 @@ impl<'m> GenerationState<'m> {
     }
 
     /// Feeds column `t` (and, on the first step, the melody prefix) through the decoder and
-    /// returns the last position's logits `(B, K, V)` f32, after classifier-free guidance.
-    fn next_logits(&mut self) -> Result<Tensor, EngineError> {
+    /// returns the last position's logits `(B, K, V)` f32, after classifier-free guidance; `None`
+    /// when `stop` (asked after every decoder layer) said so.
+    fn next_logits(&mut self, stop: &dyn Fn() -> bool) -> Result<Option<Tensor>, EngineError> {
         if self.is_done() {
             return Err(EngineError::InvalidRequest("generation already finished".into()));
         }
@@ -165,24 +190,26 @@ impl<'m> GenerationState<'m> {
         if let Some(prefix) = self.prefix.take() {
             x = Tensor::cat(&[&prefix.to_dtype(x.dtype())?, &x], 1)?;
         }
-        let hidden = self.decoder.forward_embeds(&x, &mut self.cache)?;
+        let Some(hidden) = self.decoder.forward_embeds_until(&x, &mut self.cache, stop)? else {
+            return Ok(None);
+        };
         let mut logits = self.decoder.last_logits(&hidden)?; // (rows, K, V)
         if let Some(scale) = self.guidance {
             let cond = logits.narrow(0, 0, batch)?;
             let uncond = logits.narrow(0, batch, batch)?;
             logits = (&uncond + ((&cond - &uncond)? * scale as f64)?)?;
         }
-        Ok(logits.to_dtype(DType::F32)?)
+        Ok(Some(logits.to_dtype(DType::F32)?))
     }
 
     /// Steps to the end, reporting progress after every step and checking `cancel` before every
-    /// step. A cancelled run returns [`EngineError::Cancelled`] (never partial codes).
+    /// step and after every decoder layer. A cancelled run returns [`EngineError::Cancelled`] (never partial codes).
     pub fn run(&mut self, progress: &mut dyn FnMut(Progress), cancel: &AtomicBool) -> Result<(), EngineError> {
         while !self.is_done() {
             if cancel.load(Ordering::Relaxed) {
                 return Err(EngineError::Cancelled);
             }
-            let p = self.step()?;
+            let p = self.step_cancellable(cancel)?;
             progress(p);
         }
         if cancel.load(Ordering::Relaxed) {

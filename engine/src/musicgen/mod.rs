@@ -19,6 +19,8 @@ pub mod generate;
 pub mod model;
 pub mod request;
 pub mod streaming;
+#[cfg(test)]
+mod cancel_tests;
 
 pub use conditioning::ChromaFrame;
 pub use generate::{GenerationState, Progress};

@@ -9,7 +9,8 @@
 //! [`MusicGen::load_with`] are the one-call conveniences that open the folder first.
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 
@@ -25,19 +26,36 @@ use crate::encodec::EncodecDecoder;
 use crate::error::EngineError;
 use crate::wav::Audio;
 
-/// How to load a model: the decoder's dtype and the format of its linear layers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How to load a model: the decoder's dtype, the format of its linear layers, and a flag that
+/// cancels the load.
+#[derive(Debug, Clone)]
 pub struct LoadOptions {
     /// Dtype of the decoder and projections (f32 on the CPU; f16/bf16 on a GPU).
     pub dtype: DType,
     /// Weight format of the decoder's linear layers. Quantized formats need f32 activations
     /// (`dtype` f32), which is what the CPU runs anyway.
     pub quant: Quant,
+    /// Set (by any thread) to stop the load: it is checked before the folder is opened and
+    /// before every tensor is read, converted and quantized, and a cancelled load returns
+    /// [`EngineError::Cancelled`]. Why per tensor: loading a large model (quantizing it above
+    /// all) takes seconds, and a host that removes the plugin must not wait for it.
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl LoadOptions {
+    /// These options in `quant` (f32 activations, no cancel flag).
+    pub fn quant(quant: Quant) -> Self {
+        Self { quant, ..Self::default() }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
+    }
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { dtype: DType::F32, quant: Quant::F32 }
+        Self { dtype: DType::F32, quant: Quant::F32, cancel: None }
     }
 }
 
@@ -58,7 +76,7 @@ impl MusicGen {
     /// `dtype` applies to the decoder and projections; T5 and EnCodec always run in f32. Half
     /// precision is refused on the CPU (slow and inaccurate there).
     pub fn load(dir: &Path, device: &Device, dtype: DType) -> Result<MusicGen, EngineError> {
-        Self::load_with(dir, device, &LoadOptions { dtype, quant: Quant::F32 })
+        Self::load_with(dir, device, &LoadOptions { dtype, ..LoadOptions::default() })
     }
 
     /// As [`Self::load`], with the decoder's linear layers quantized to `opts.quant` while they
@@ -67,20 +85,37 @@ impl MusicGen {
     pub fn load_with(dir: &Path, device: &Device, opts: &LoadOptions) -> Result<MusicGen, EngineError> {
         // Refuse impossible options before touching the folder.
         check_options(device, opts)?;
+        if opts.cancelled() {
+            return Err(EngineError::Cancelled);
+        }
         Self::from_checkpoint(&Checkpoint::open(dir)?, device, opts)
     }
 
     /// Builds the model from an opened checkpoint, as [`Self::load_with`] describes: checks the
     /// options and that every tensor is present with its shape, then maps the weights and reads
     /// the tokenizer through `ckpt`.
+    ///
+    /// A set `opts.cancel` stops it before the next tensor read and returns
+    /// [`EngineError::Cancelled`], whatever error the interrupted read reported.
     pub fn from_checkpoint(ckpt: &Checkpoint, device: &Device, opts: &LoadOptions) -> Result<MusicGen, EngineError> {
+        let result = Self::build(ckpt, device, opts);
+        if opts.cancelled() {
+            return Err(EngineError::Cancelled);
+        }
+        result
+    }
+
+    fn build(ckpt: &Checkpoint, device: &Device, opts: &LoadOptions) -> Result<MusicGen, EngineError> {
         check_options(device, opts)?;
-        let LoadOptions { dtype, quant } = *opts;
+        if opts.cancelled() {
+            return Err(EngineError::Cancelled);
+        }
+        let (dtype, quant) = (opts.dtype, opts.quant);
         let config = ckpt.config.clone();
         check_tensors(&ckpt.weights()?, &config)?;
 
-        let vb32 = ckpt.var_builder(DType::F32, device)?;
-        let vb = if dtype == DType::F32 { vb32.clone() } else { ckpt.var_builder(dtype, device)? };
+        let vb32 = ckpt.var_builder_cancellable(DType::F32, device, opts.cancel.clone())?;
+        let vb = if dtype == DType::F32 { vb32.clone() } else { ckpt.var_builder_cancellable(dtype, device, opts.cancel.clone())? };
         let t5_cfg = config.text_encoder.to_t5().map_err(|reason| EngineError::UnsupportedConfig {
             path: ckpt.config_path(),
             reason: format!("text_encoder: {reason}"),
@@ -221,7 +256,7 @@ impl MusicGen {
 /// Refuses the options no device runs: quantized weights with half-precision activations or off
 /// the CPU, half precision on the CPU, and dtypes other than f32, f16 and bf16.
 fn check_options(device: &Device, opts: &LoadOptions) -> Result<(), EngineError> {
-    let LoadOptions { dtype, quant } = *opts;
+    let (dtype, quant) = (opts.dtype, opts.quant);
     if quant != Quant::F32 && dtype != DType::F32 {
         return Err(EngineError::UnsupportedQuant {
             quant,

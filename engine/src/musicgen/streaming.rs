@@ -106,8 +106,9 @@ impl MusicGen {
     ///
     /// The returned audio is the concatenation of the chunks: the same clip the one-shot decode
     /// gives, to within float rounding (≤ 1e-6 measured; see `engine::encodec::EncodecStream`).
-    /// The decode work is done between steps, on the calling thread. A cancelled run returns
-    /// [`EngineError::Cancelled`] after the chunks already delivered.
+    /// The decode work is done between steps, on the calling thread. `cancel` is checked before
+    /// every step and after every decoder layer (so the first step's long prefill stops too); a
+    /// cancelled run returns [`EngineError::Cancelled`] after the chunks already delivered.
     pub fn generate_streaming(
         &self,
         req: &GenerationRequest,
@@ -132,7 +133,7 @@ impl MusicGen {
             if cancel.load(Ordering::Relaxed) {
                 return Err(EngineError::Cancelled);
             }
-            let p = state.step()?;
+            let p = state.step_cancellable(cancel)?;
             progress(p);
             if let Some(chunk) = decoder.catch_up(&state, 0)? {
                 take(&chunk);

@@ -26,13 +26,12 @@ impl Backend for MusicGenBackend {
     }
 
     fn load(&self, dir: &Path, quant: Quant, cancel: &Arc<AtomicBool>) -> Result<Arc<dyn Model>, ModelError> {
-        // cancel: wired to LoadOptions by the engine branch (r-eng)
-        let _ = cancel;
         // Inside a DAW the machine is shared with the host's audio and GUI threads: candle's
         // spinning pool gets half the cores (see `threads`). The CLI and the benchmark leave it
         // at candle's default, every core.
         melodygen_engine::musicgen::threads::configure_cpu_pool();
-        let model = MusicGen::load_with(dir, &super::device::select(), &LoadOptions { dtype: DType::F32, quant })
+        let options = LoadOptions { dtype: DType::F32, quant, cancel: Some(cancel.clone()) };
+        let model = MusicGen::load_with(dir, &super::device::select(), &options)
             .map_err(|e| match e {
                 EngineError::Cancelled => ModelError::Cancelled,
                 e => ModelError::Failed(e.to_string()),
