@@ -54,15 +54,15 @@ pub fn triggers(bundle: &Path) -> Result<()> {
         "a loaded state moved the triggers (they are actions, not settings)"
     );
 
-    // 2. Cancel switched on, then Generate, while processing: Generate is a press and starts a
-    //    job. Both stay on; the job's renders each restart processing, and a Cancel that counted
-    //    its "on" after each restart as a press would cancel the job.
+    // 2. Cancel switched on while processing (a press with no job: nothing to cancel), and
+    //    once the dispatcher has taken that, Generate in the next run: a press, a job. Both stay
+    //    on; every later render restarts processing, and a Cancel that took its "on" after a
+    //    restart for a press would cancel the job.
+    plugin.render(rate, BLOCK, &silence(BLOCK * 8), &[ParamEvent::Value { frame: 2 * BLOCK as u32, id: cancel, value: 1.0 }])?;
+    std::thread::sleep(Duration::from_millis(200));
     let input = melody(rate);
     let end = input[0].len() as u32;
-    let events = [
-        ParamEvent::Value { frame: end - 6 * BLOCK as u32, id: cancel, value: 1.0 },
-        ParamEvent::Value { frame: end - 2 * BLOCK as u32, id: generate, value: 1.0 },
-    ];
+    let events = [ParamEvent::Value { frame: end - 2 * BLOCK as u32, id: generate, value: 1.0 }];
     plugin.render(rate, BLOCK, &input, &events)?;
     let w = process_until(std::slice::from_mut(&mut plugin), rate, BLOCK * 8, |d| finished_or_failed(&d[0]))?;
     let d = &w[0].diagnostics;
