@@ -132,9 +132,25 @@ impl Plugin for MelodyGen {
         true
     }
 
-    /// Realtime-safe (hosts may call it on the audio thread).
+    /// Realtime-safe like `process()`: no allocation, no lock, no blocking call (hosts may call
+    /// it on the audio thread, and nice-plug calls it after every activation). It reads the two
+    /// trigger parameters as the baseline of their edge detectors and forgets the transport
+    /// edges (see [`AudioThread::reset`]).
     fn reset(&mut self) {
-        self.audio.reset();
+        self.audio.reset(&self.params);
+    }
+
+    /// A loaded state never moves the momentary triggers ("Generate", "Cancel"): they are
+    /// actions, not settings, so a project or preset saved while one was on must not press it
+    /// again, and a host that loads a state while processing must not look like a press to the
+    /// audio thread. Dropping them here (nice-plug calls this before it applies any value)
+    /// leaves both as they are. Not realtime-safe in general, but only removes two map entries;
+    /// nice-plug calls it inside its own `permit_alloc` when a GUI state load lands on the audio
+    /// thread.
+    fn filter_state(state: &mut PluginState) {
+        for id in params::TRIGGER_IDS {
+            state.params.remove(id);
+        }
     }
 
     /// Realtime-safe: the audio thread's work is all in [`AudioThread::process`].

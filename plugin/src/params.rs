@@ -14,10 +14,22 @@ use std::sync::Arc;
 pub const EDITOR_WIDTH: u32 = 960;
 pub const EDITOR_HEIGHT: u32 = 640;
 
-/// Lowest level the two level parameters reach; at the bottom the signal is muted.
+/// Lowest level the two level parameters reach (a gain of 0.001, shown as "-60.0 dB").
 const MIN_LEVEL_DB: f32 = -60.0;
 /// Highest level: some headroom for quiet generations.
 const MAX_LEVEL_DB: f32 = 12.0;
+/// Decimals of a level's text. Text → value is exact only up to this: a level parsed back from
+/// its text is within half a step (0.05 dB) of the level shown, a host that round-trips the text
+/// lands on the value shown, not on the hidden digits.
+const LEVEL_DECIMALS: usize = 1;
+
+/// Ids of the momentary trigger parameters, which a loaded state never sets (see
+/// `MelodyGen::filter_state` in lib.rs).
+pub const TRIGGER_IDS: [&str; 2] = ["generate", "cancel"];
+
+/// The text of the "Generate" trigger: "Go" while pressed, "Idle" otherwise.
+const GENERATE_ON: &str = "Go";
+const GENERATE_OFF: &str = "Idle";
 
 #[derive(Params)]
 pub struct MelodyGenParams {
@@ -91,7 +103,8 @@ impl Default for MelodyGenParams {
             clip_level: level_param("Clip Level", 0.0),
             dry_level: level_param("Dry Level", 0.0),
             generate: BoolParam::new("Generate", false)
-                .with_value_to_string(Arc::new(|on| if on { "Go" } else { "Idle" }.to_string())),
+                .with_value_to_string(Arc::new(|on| if on { GENERATE_ON } else { GENERATE_OFF }.to_string()))
+                .with_string_to_value(Arc::new(parse_generate)),
             cancel: BoolParam::new("Cancel", false),
             preview: EnumParam::new("Preview", PreviewMode::FollowTransport),
             loop_preview: BoolParam::new("Loop Preview", false),
@@ -125,6 +138,100 @@ fn level_param(name: &str, default_db: f32) -> FloatParam {
     )
     .with_smoother(SmoothingStyle::Logarithmic(20.0))
     .with_unit(" dB")
-    .with_value_to_string(formatters::v2s_f32_gain_to_db(1))
+    .with_value_to_string(formatters::v2s_f32_gain_to_db(LEVEL_DECIMALS))
     .with_string_to_value(formatters::s2v_f32_gain_to_db())
+}
+
+/// Parses the text of "Generate" back: its own "Go" / "Idle", and the "On" / "Off" / "true" /
+/// "false" / "1" / "0" a host or a user may type. Not realtime-safe in principle (hosts call it
+/// on their main thread); it allocates nothing.
+fn parse_generate(text: &str) -> Option<bool> {
+    let text = text.trim();
+    let is = |words: &[&str]| words.iter().any(|w| text.eq_ignore_ascii_case(w));
+    if is(&[GENERATE_ON, "on", "true", "1"]) {
+        Some(true)
+    } else if is(&[GENERATE_OFF, "off", "false", "0"]) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Normalized values to try: every step of a discrete parameter, a fine sweep of a float.
+    fn values(steps: Option<usize>) -> Vec<f32> {
+        match steps {
+            Some(n) => (0..=n).map(|i| i as f32 / n as f32).collect(),
+            None => (0..=1000).map(|i| i as f32 / 1000.0).collect(),
+        }
+    }
+
+    #[test]
+    fn every_parameter_value_survives_its_text() {
+        let params = MelodyGenParams::default();
+        let map = params.param_map();
+        assert!(map.len() >= 8, "all parameters are listed: {}", map.len());
+        for (id, ptr, _) in &map {
+            // SAFETY: the pointers point into `params`, which outlives the loop.
+            let (name, steps) = unsafe { (ptr.name().to_string(), ptr.step_count()) };
+            for v in values(steps) {
+                for with_unit in [true, false] {
+                    let text = unsafe { ptr.normalized_value_to_string(v, with_unit) };
+                    let back = unsafe { ptr.string_to_normalized_value(&text) }
+                        .unwrap_or_else(|| panic!("{id} ({name}): {text:?} (from {v}) does not parse"));
+                    match steps {
+                        Some(_) => assert_eq!(back, v, "{id} ({name}): {v} → {text:?} → {back}"),
+                        None => {
+                            // Levels: the same value up to the text's precision, the -60 dB
+                            // bottom and the +12 dB top included.
+                            let (plain, parsed) = unsafe { (ptr.preview_plain(v), ptr.preview_plain(back)) };
+                            let (db, db_back) = (util::gain_to_db(plain), util::gain_to_db(parsed));
+                            let tolerance = 0.5 / 10f32.powi(LEVEL_DECIMALS as i32) + 1e-3;
+                            assert!(
+                                (db - db_back).abs() <= tolerance,
+                                "{id} ({name}): {db} dB → {text:?} → {db_back} dB"
+                            );
+                            // What a host shows again after the round trip is the same text.
+                            let again = unsafe { ptr.normalized_value_to_string(back, with_unit) };
+                            assert_eq!(again, text, "{id} ({name}) at {v}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn generate_reads_its_own_text_and_the_usual_words() {
+        for (text, on) in [("Go", true), ("Idle", false), (" on ", true), ("OFF", false), ("1", true), ("false", false)] {
+            assert_eq!(parse_generate(text), Some(on), "{text:?}");
+        }
+        assert_eq!(parse_generate("maybe"), None);
+    }
+
+    #[test]
+    fn a_loaded_state_leaves_the_triggers_alone() {
+        use crate::MelodyGen;
+        use nice_plug::plugin::ParamValue;
+        use std::collections::BTreeMap;
+        let mut state = PluginState {
+            version: String::new(),
+            params: BTreeMap::from([
+                ("generate".to_string(), ParamValue::Bool(true)),
+                ("cancel".to_string(), ParamValue::Bool(true)),
+                ("dry_level".to_string(), ParamValue::F32(0.5)),
+            ]),
+            fields: BTreeMap::new(),
+        };
+        <MelodyGen as Plugin>::filter_state(&mut state);
+        assert_eq!(state.params.keys().collect::<Vec<_>>(), ["dry_level"], "the levels still load");
+        let params = MelodyGenParams::default();
+        let ids: Vec<String> = params.param_map().into_iter().map(|(id, _, _)| id).collect();
+        for id in TRIGGER_IDS {
+            assert!(ids.iter().any(|i| i == id), "{id} is a parameter id");
+        }
+    }
 }

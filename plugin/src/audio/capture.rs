@@ -1,16 +1,22 @@
 //! Melody capture: the track's audio (mono, last [`CAPTURE_SECONDS`]) and its MIDI notes, written
-//! by the audio thread into buffers preallocated in `activate()`, read by the dispatcher without
+//! by the audio thread into rings preallocated in `activate()`, read by the dispatcher without
 //! locks.
 //!
+//! Both are rings: the audio ring holds the last 30 s, the note ring the last
+//! [`NOTE_RING_EVENTS`] events, of which a snapshot keeps those inside the audio's window, so a
+//! long take keeps the notes of its last 30 s (not its first 4096 events).
+//!
 //! Every slot is an atomic, so the reader never sees a torn sample and the writer never waits.
-//! The writer publishes with a monotonic `written` counter; the reader copies the window it wants,
-//! then re-reads the counter and drops whatever the writer overwrote meanwhile. A new take bumps
-//! `take`; a reader that sees it change while copying starts over.
+//! The writer (the audio thread, the only one) publishes each ring with a monotonic counter
+//! (`written`, `notes_written`) and raises a `head` before touching slots; the reader copies the
+//! window it wants, then re-reads the head and drops whatever the writer overwrote meanwhile
+//! (seqlock style). A new take bumps `take`; a reader that sees it change while copying starts
+//! over.
 
 use melodygen_engine::record::CaptureAnchor;
 use melodygen_engine::record::{Melody, Note};
 use nice_plug::prelude::Enum;
-use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 /// When a take is recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -26,8 +32,19 @@ pub enum CaptureMode {
 
 /// How much of the track is kept.
 pub const CAPTURE_SECONDS: u32 = 30;
-/// Most note events (on + off) kept per take; later ones are dropped.
-pub const MAX_NOTE_EVENTS: usize = 4096;
+/// Note events (on + off) the note ring holds: over the 30 s window that is 546 events a second,
+/// far more than any played line. A denser stream keeps its newest events.
+pub const NOTE_RING_EVENTS: usize = 16_384;
+/// Most samples the audio ring holds: 30 s at 768 kHz, the highest rate audio interfaces offer.
+/// A host running faster gets a shorter window rather than a multi-gigabyte buffer.
+pub const MAX_RING_SAMPLES: u64 = CAPTURE_SECONDS as u64 * 768_000;
+
+/// Samples of the audio ring for `sample_rate`: 30 s of it, at least one (a host reporting a
+/// rate of 0 Hz must not get an empty ring that every index divides by), at most
+/// [`MAX_RING_SAMPLES`]. Realtime-safe (arithmetic); called by [`Capture::new`].
+pub fn ring_samples(sample_rate: u32) -> usize {
+    (u64::from(sample_rate) * u64::from(CAPTURE_SECONDS)).clamp(1, MAX_RING_SAMPLES) as usize
+}
 
 /// `Option<f64>` in an atomic: NaN bits mean `None`.
 struct AtomicOptF64(AtomicU64);
@@ -51,7 +68,9 @@ impl AtomicOptF64 {
 /// One note event: position in the `written` sample count, and key/velocity/on packed.
 struct NoteSlot {
     pos: AtomicU64,
-    /// bits 0-7 key, 8-15 velocity (0-127), 16 note-on.
+    /// bits 0-7 key, 8-15 velocity (0-127), 16 note-on. A note-off carries the velocity of the
+    /// note-on it ends (0: the key was not held), so it can stand for a note whose note-on has
+    /// left the ring.
     packed: AtomicU32,
 }
 
@@ -76,8 +95,17 @@ pub struct Capture {
     anchor_tempo: AtomicOptF64,
     /// `i64::MIN`: unknown.
     anchor_bar: std::sync::atomic::AtomicI64,
+    /// The note ring ([`NOTE_RING_EVENTS`] slots); event `n` is in slot `n % len`.
     notes: Box<[NoteSlot]>,
-    note_count: AtomicU64,
+    /// Note events ever written (monotonic), like `written`.
+    notes_written: AtomicU64,
+    /// Like `head`, for the note ring: raised before a slot is rewritten.
+    notes_head: AtomicU64,
+    /// `notes_written` when the current take started.
+    take_first_note: AtomicU64,
+    /// Velocity (1-127) of each key's sounding note, 0: not held. The writer's own bookkeeping,
+    /// kept across takes since a key held into a new take is still held.
+    held: [AtomicU8; 128],
     capturing: AtomicBool,
     /// Raised by the editor's "Clear" (any thread), honoured by the audio thread at its next
     /// block ([`Capture::honour_clear`]), so the writer alone ever starts a take.
@@ -116,10 +144,10 @@ impl Snapshot {
 }
 
 impl Capture {
-    /// Allocates the buffers for `sample_rate`. Not realtime-safe: allocates; called from
-    /// `activate()` on the host's main thread.
+    /// Allocates the buffers for `sample_rate` (any rate, 0 included: see [`ring_samples`]). Not
+    /// realtime-safe: allocates; called from `activate()` on the host's main thread.
     pub fn new(sample_rate: u32) -> Self {
-        let len = (sample_rate * CAPTURE_SECONDS) as usize;
+        let len = ring_samples(sample_rate);
         Self {
             sample_rate,
             ring: (0..len).map(|_| AtomicU32::new(0)).collect(),
@@ -131,13 +159,16 @@ impl Capture {
             anchor_beats: AtomicOptF64::new(),
             anchor_tempo: AtomicOptF64::new(),
             anchor_bar: std::sync::atomic::AtomicI64::new(i64::MIN),
-            notes: (0..MAX_NOTE_EVENTS)
+            notes: (0..NOTE_RING_EVENTS)
                 .map(|_| NoteSlot {
                     pos: AtomicU64::new(0),
                     packed: AtomicU32::new(0),
                 })
                 .collect(),
-            note_count: AtomicU64::new(0),
+            notes_written: AtomicU64::new(0),
+            notes_head: AtomicU64::new(0),
+            take_first_note: AtomicU64::new(0),
+            held: std::array::from_fn(|_| AtomicU8::new(0)),
             capturing: AtomicBool::new(false),
             clear_requested: AtomicBool::new(false),
         }
@@ -158,7 +189,8 @@ impl Capture {
         self.anchor_tempo.store(at.tempo);
         self.anchor_bar
             .store(at.bar.map_or(i64::MIN, i64::from), Ordering::Relaxed);
-        self.note_count.store(0, Ordering::Relaxed);
+        self.take_first_note
+            .store(self.notes_written.load(Ordering::Relaxed), Ordering::Relaxed);
         self.take.fetch_add(1, Ordering::Release);
         // Note slots rewritten from here on must not be seen before the new take number.
         fence(Ordering::Release);
@@ -193,42 +225,79 @@ impl Capture {
         self.capturing.store(false, Ordering::Relaxed);
     }
 
-    /// Appends one block of audio, mixed to mono from `channels` (all of equal length). Writer
-    /// only. Realtime-safe: atomic stores into the preallocated ring.
+    /// Appends one block of audio, mixed to mono from `channels` (frames beyond the shortest
+    /// channel are ignored). Writer only. Realtime-safe: atomic stores into the preallocated ring.
     pub fn write_block<C: AsRef<[f32]>>(&self, channels: &[C]) {
-        let Some(first) = channels.first().map(AsRef::as_ref) else {
+        let Some(frames) = channels.iter().map(|c| c.as_ref().len()).min() else {
             return;
         };
         let len = self.ring.len() as u64;
         let start = self.written.load(Ordering::Relaxed);
         let scale = 1.0 / channels.len() as f32;
-        self.head
-            .store(start + first.len() as u64, Ordering::Relaxed);
+        self.head.store(start + frames as u64, Ordering::Relaxed);
         fence(Ordering::Release);
-        for i in 0..first.len() {
+        for i in 0..frames {
             let mono = channels.iter().map(|c| c.as_ref()[i]).sum::<f32>() * scale;
             self.ring[((start + i as u64) % len) as usize].store(mono.to_bits(), Ordering::Relaxed);
         }
-        self.written
-            .store(start + first.len() as u64, Ordering::Release);
+        self.written.store(start + frames as u64, Ordering::Release);
     }
 
-    /// Records a note-on (`on`) or note-off at `offset` samples into the block that the next
-    /// [`Capture::write_block`] call will append. Writer only. Realtime-safe; events past
-    /// [`MAX_NOTE_EVENTS`] are dropped.
+    /// Records a note-on (`on`; one of velocity 0 is a note-off) or note-off at `offset` samples
+    /// into the block that the next [`Capture::write_block`] call will append. Writer only.
+    /// Realtime-safe: atomic stores into the preallocated ring, which overwrites its oldest
+    /// event when full.
     pub fn note(&self, offset: u32, key: u8, velocity: f32, on: bool) {
-        let n = self.note_count.load(Ordering::Relaxed);
-        let Some(slot) = self.notes.get(n as usize) else {
-            return;
+        let key = key & 0x7f;
+        let vel = (velocity.clamp(0.0, 1.0) * 127.0).round() as u8;
+        let held = &self.held[key as usize];
+        let (on, vel) = if on && vel > 0 {
+            held.store(vel, Ordering::Relaxed);
+            (true, vel)
+        } else {
+            // The off carries its note's velocity (0 if the key was not held).
+            (false, held.swap(0, Ordering::Relaxed))
         };
-        let vel = (velocity.clamp(0.0, 1.0) * 127.0).round() as u32;
+        let n = self.notes_written.load(Ordering::Relaxed);
+        self.notes_head.store(n + 1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        let slot = &self.notes[(n % self.notes.len() as u64) as usize];
         slot.pos.store(
             self.written.load(Ordering::Relaxed) + offset as u64,
             Ordering::Relaxed,
         );
-        slot.packed
-            .store(key as u32 | vel << 8 | (on as u32) << 16, Ordering::Relaxed);
-        self.note_count.store(n + 1, Ordering::Release);
+        slot.packed.store(
+            u32::from(key) | u32::from(vel) << 8 | u32::from(on) << 16,
+            Ordering::Relaxed,
+        );
+        self.notes_written.store(n + 1, Ordering::Release);
+    }
+
+    /// The note events of the current take still in the ring, oldest first, as
+    /// `(position, packed)`. Not realtime-safe: allocates; called by [`Capture::snapshot`] on
+    /// the dispatcher thread, which checks the take afterwards.
+    fn note_events(&self) -> Vec<(u64, u32)> {
+        let len = self.notes.len() as u64;
+        let end = self.notes_written.load(Ordering::Acquire);
+        let start = self
+            .take_first_note
+            .load(Ordering::Relaxed)
+            .max(end.saturating_sub(len));
+        let mut events: Vec<(u64, u32)> = (start..end)
+            .map(|i| {
+                let slot = &self.notes[(i % len) as usize];
+                (slot.pos.load(Ordering::Relaxed), slot.packed.load(Ordering::Relaxed))
+            })
+            .collect();
+        // Events the writer overwrote (or was overwriting) while we copied: drop them.
+        fence(Ordering::Acquire);
+        let overwritten = self
+            .notes_head
+            .load(Ordering::Relaxed)
+            .saturating_sub(len)
+            .saturating_sub(start);
+        events.drain(..overwritten.min(events.len() as u64) as usize);
+        events
     }
 
     /// Copies the current take. Not realtime-safe: allocates; called from the dispatcher
@@ -257,16 +326,7 @@ impl Capture {
                 audio.drain(..overwritten.min(audio.len() as u64) as usize);
                 start += overwritten;
             }
-            let count = self.note_count.load(Ordering::Acquire) as usize;
-            let events: Vec<(u64, u32)> = self.notes[..count.min(self.notes.len())]
-                .iter()
-                .map(|s| {
-                    (
-                        s.pos.load(Ordering::Relaxed),
-                        s.packed.load(Ordering::Relaxed),
-                    )
-                })
-                .collect();
+            let events = self.note_events();
             let take_start = self.take_start.load(Ordering::Relaxed);
             let anchor = self.anchor_at(start - take_start.min(start));
             fence(Ordering::Acquire);
@@ -286,7 +346,7 @@ impl Capture {
     /// Realtime-safe (atomic loads and arithmetic), though only [`Capture::snapshot`] calls it,
     /// on the dispatcher thread.
     fn anchor_at(&self, offset: u64) -> CaptureAnchor {
-        let dt = offset as f64 / self.sample_rate as f64;
+        let dt = offset as f64 / self.sample_rate.max(1) as f64;
         let tempo = self.anchor_tempo.load();
         let bar = self.anchor_bar.load(Ordering::Relaxed);
         CaptureAnchor {
@@ -303,8 +363,10 @@ impl Capture {
 }
 
 /// Pairs note-ons with the next note-off of the same key, clipped to `[start, end)` and made
-/// relative to `start`. A note still held at the end lasts to the end. Not realtime-safe:
-/// allocates; called by [`Capture::snapshot`] on the dispatcher thread.
+/// relative to `start`. A note still held at the end lasts to the end; a note-off whose note-on
+/// is not among `events` (it left the ring, or came before the take) ends a note that starts at
+/// the window's start, with the velocity the off carries. Not realtime-safe: allocates; called
+/// by [`Capture::snapshot`] on the dispatcher thread.
 fn pair_notes(events: &[(u64, u32)], start: u64, end: u64) -> Vec<Note> {
     let mut notes = Vec::new();
     let mut held: [Option<(u64, f32)>; 128] = [None; 128];
@@ -325,6 +387,8 @@ fn pair_notes(events: &[(u64, u32)], start: u64, end: u64) -> Vec<Note> {
         let is_on = packed >> 16 & 1 == 1;
         if let Some(on) = held[key].take() {
             close(&mut notes, key, on, pos);
+        } else if !is_on && vel > 0.0 {
+            close(&mut notes, key, (start, vel), pos);
         }
         if is_on && vel > 0.0 {
             held[key] = Some((pos, vel));
@@ -340,163 +404,4 @@ fn pair_notes(events: &[(u64, u32)], start: u64, end: u64) -> Vec<Note> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ramp(from: usize, n: usize) -> Vec<f32> {
-        (from..from + n).map(|i| i as f32).collect()
-    }
-
-    #[test]
-    fn mono_mix_and_take_boundaries() {
-        let c = Capture::new(100);
-        c.write_block(&[&[9.0; 10], &[9.0; 10]]); // before the take: not part of it
-        c.start_take(CaptureAnchor {
-            seconds: Some(4.0),
-            beats: Some(8.0),
-            bar: Some(2),
-            tempo: Some(120.0),
-        });
-        c.write_block(&[&[1.0, 2.0], &[3.0, 4.0]]);
-        let s = c.snapshot();
-        assert_eq!(s.audio, vec![2.0, 3.0]);
-        assert_eq!(
-            s.anchor,
-            CaptureAnchor {
-                seconds: Some(4.0),
-                beats: Some(8.0),
-                bar: Some(2),
-                tempo: Some(120.0)
-            }
-        );
-    }
-
-    #[test]
-    fn the_ring_keeps_the_last_thirty_seconds_and_moves_the_anchor() {
-        let c = Capture::new(10); // 300-sample ring
-        c.start_take(CaptureAnchor {
-            seconds: Some(1.0),
-            beats: Some(2.0),
-            bar: Some(0),
-            tempo: Some(60.0),
-        });
-        let mut n = 0;
-        for block in [128, 128, 128, 64] {
-            let data = ramp(n, block);
-            c.write_block(&[&data]);
-            n += block;
-        }
-        let s = c.snapshot();
-        assert_eq!(
-            s.audio,
-            ramp(n - 300, 300),
-            "oldest samples overwritten, order kept across the wrap"
-        );
-        // 148 samples at 10 Hz were dropped: the window starts 14.8 s later (14.8 beats at 60 BPM).
-        assert!(
-            (s.anchor.seconds.unwrap() - 15.8).abs() < 1e-9
-                && (s.anchor.beats.unwrap() - 16.8).abs() < 1e-9
-        );
-        assert_eq!(s.anchor.bar, None);
-    }
-
-    #[test]
-    fn notes_are_paired_clipped_and_relative_to_the_window() {
-        let c = Capture::new(10);
-        c.start_take(UNKNOWN_TIME);
-        c.note(5, 60, 1.0, true);
-        c.note(20, 64, 0.5, true);
-        c.write_block(&[&[0.0; 32]]);
-        c.note(8, 60, 0.0, false); // C off at 40
-        c.note(9, 67, 0.0, true); // velocity 0 note-on = off: ignored
-        c.write_block(&[&[0.0; 32]]); // E held to the end (64)
-        let s = c.snapshot();
-        assert_eq!(
-            s.notes,
-            vec![
-                Note {
-                    start: 5,
-                    end: 40,
-                    key: 60,
-                    velocity: 1.0
-                },
-                Note {
-                    start: 20,
-                    end: 64,
-                    key: 64,
-                    velocity: 64.0 / 127.0
-                },
-            ]
-        );
-        // A new take forgets the old notes.
-        c.start_take(UNKNOWN_TIME);
-        c.write_block(&[&[0.0; 4]]);
-        assert_eq!(c.snapshot().notes, vec![]);
-    }
-
-    #[test]
-    fn clear_empties_the_take_and_keeps_recording_state() {
-        let c = Capture::new(10);
-        c.start_take(UNKNOWN_TIME);
-        c.note(0, 60, 1.0, true);
-        c.write_block(&[&[1.0; 8]]);
-        c.honour_clear(UNKNOWN_TIME); // nothing requested: the take stays
-        assert_eq!(c.snapshot().audio.len(), 8);
-        let before = c.version();
-        c.request_clear();
-        c.honour_clear(CaptureAnchor { seconds: Some(2.0), ..Default::default() });
-        let s = c.snapshot();
-        assert!(s.audio.is_empty() && s.notes.is_empty(), "{s:?}");
-        assert_eq!(s.anchor.seconds, Some(2.0));
-        assert!(c.is_capturing(), "a clear while recording keeps recording");
-        assert_ne!(c.version(), before);
-        c.write_block(&[&[2.0; 4]]);
-        assert_eq!(c.snapshot().audio, vec![2.0; 4]);
-        // Stopped: a clear empties the take and leaves recording off.
-        c.stop_take();
-        c.request_clear();
-        c.honour_clear(UNKNOWN_TIME);
-        assert!(!c.is_capturing() && c.snapshot().audio.is_empty());
-    }
-
-    #[test]
-    fn note_buffer_overflow_drops_events_instead_of_growing() {
-        let c = Capture::new(10);
-        c.start_take(UNKNOWN_TIME);
-        for i in 0..MAX_NOTE_EVENTS + 10 {
-            c.note(0, (i % 128) as u8, 1.0, i % 2 == 0);
-        }
-        c.write_block(&[&[0.0; 1]]);
-        assert_eq!(
-            c.note_count.load(Ordering::Relaxed) as usize,
-            MAX_NOTE_EVENTS
-        );
-    }
-
-    #[test]
-    fn a_reader_racing_the_writer_sees_only_consistent_windows() {
-        // The writer writes a ramp (sample value = absolute index) as fast as it can; every
-        // snapshot must be a run of consecutive values: no torn or stale slots.
-        let c = std::sync::Arc::new(Capture::new(10));
-        c.start_take(UNKNOWN_TIME);
-        let w = c.clone();
-        let writer = std::thread::spawn(move || {
-            let mut n = 0usize;
-            while n < 200_000 {
-                let data = ramp(n, 37);
-                w.write_block(&[&data]);
-                n += 37;
-            }
-        });
-        let mut checked = 0;
-        while !writer.is_finished() || checked == 0 {
-            let s = c.snapshot();
-            assert!(s.audio.len() <= 300);
-            for pair in s.audio.windows(2) {
-                assert_eq!(pair[1], pair[0] + 1.0, "torn window");
-            }
-            checked += 1;
-        }
-        writer.join().unwrap();
-    }
-}
+mod tests;

@@ -7,9 +7,17 @@
 //! back to the dispatcher to be freed. Each function says whether it is realtime-safe, and the
 //! host tests run the `assert_process_allocs` build, which aborts on any allocation here.
 //! Nothing outside this folder is called from `process()`.
+//!
+//! Denormals: `process()` runs with flush-to-zero and denormals-are-zero set (MXCSR on x86, FPCR
+//! on aarch64) and restores the host's flags on return, so a decaying or near-silent input
+//! costs no more than any other: see [`AudioThread::process`].
 
 pub mod capture;
 pub mod playback;
+pub mod trigger;
+
+#[cfg(test)]
+mod tests;
 
 use crate::params::MelodyGenParams;
 use crate::shared::SharedState;
@@ -21,14 +29,16 @@ use nice_plug::prelude::*;
 use playback::{Player, TransportView};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use trigger::Trigger;
 
 /// One instance's audio-thread state: trigger edges, the take edges, the capture buffers of the
 /// current activation and the clip player.
 pub struct AudioThread {
-    /// Last value of the "Generate" trigger seen by `process()`, for edge detection.
-    generate_was_on: bool,
+    /// Edges of the "Generate" trigger (see [`trigger`]: its value when processing starts is a
+    /// baseline, not a press).
+    generate: Trigger,
     /// Same for "Cancel".
-    cancel_was_on: bool,
+    cancel: Trigger,
     /// The capture buffers (allocated in `activate()`).
     capture: Option<Arc<Capture>>,
     /// Transport / arm state of the previous block, for take edges.
@@ -41,7 +51,7 @@ impl AudioThread {
     /// Not realtime-safe: made with the instance, on the host's main thread; the player's end
     /// of the clip rings comes with it.
     pub fn new(player: Player) -> Self {
-        Self { generate_was_on: false, cancel_was_on: false, capture: None, was_playing: false, was_armed: false, player }
+        Self { generate: Trigger::new(), cancel: Trigger::new(), capture: None, was_playing: false, was_armed: false, player }
     }
 
     /// The rate of the capture buffers, if there are any. Realtime-safe; `activate()` asks.
@@ -55,16 +65,22 @@ impl AudioThread {
         self.capture = Some(capture);
     }
 
-    /// Realtime-safe: forgets the edges, as after a transport jump or a processing restart.
-    pub fn reset(&mut self) {
-        self.generate_was_on = false;
-        self.cancel_was_on = false;
+    /// Realtime-safe (reads two parameter values, stores a few fields; no allocation, no lock):
+    /// the host restarts processing (it calls this after every activation) or asks for a reset.
+    /// The triggers take their current values as the baseline, so one left on is not a press,
+    /// and the transport edges are forgotten.
+    pub fn reset(&mut self, params: &MelodyGenParams) {
+        self.generate.rearm(params.generate.value());
+        self.cancel.rearm(params.cancel.value());
         self.was_playing = false;
     }
 
     /// Realtime-safe: no allocation, no lock, no blocking call. Captures the track's input and
     /// notes, turns rising edges of "Generate" into requests, and writes
     /// dry input × dry level + clip × clip level.
+    ///
+    /// Runs with flush-to-zero and denormals-are-zero set, restored on return: a subnormal
+    /// input or gain product is taken as 0 instead of taking the slow microcode path.
     ///
     /// Calls nothing of this crate outside `audio/`: `params` and `shared` are read through
     /// their fields (the host's parameter values and smoothers, and atomics), never through a
@@ -76,16 +92,29 @@ impl AudioThread {
         buffer: &mut Buffer,
         context: &mut impl ProcessContext<MelodyGen>,
     ) -> ProcessStatus {
-        let generate_on = params.generate.value();
-        if generate_on && !self.generate_was_on {
+        // SAFETY: Rust assumes the default floating-point environment, in which subnormals are
+        // kept; with FTZ/DAZ set they read and compute as 0. Nothing below depends on subnormal
+        // values (gains, mixes, sums of samples, comparisons with thresholds far above them),
+        // hosts set these flags on their own audio threads anyway, and the guard restores the
+        // host's flags when the block is done. Setting and restoring the flag register is a
+        // couple of instructions: realtime-safe.
+        unsafe { no_denormals::no_denormals(|| self.process_block(params, shared, buffer, context)) }
+    }
+
+    /// [`Self::process`] with the denormal flags set. Realtime-safe (see there).
+    fn process_block(
+        &mut self,
+        params: &MelodyGenParams,
+        shared: &SharedState,
+        buffer: &mut Buffer,
+        context: &mut impl ProcessContext<MelodyGen>,
+    ) -> ProcessStatus {
+        if self.generate.rose(params.generate.value()) {
             shared.generate_requests.fetch_add(1, Ordering::Relaxed);
         }
-        self.generate_was_on = generate_on;
-        let cancel_on = params.cancel.value();
-        if cancel_on && !self.cancel_was_on {
+        if self.cancel.rose(params.cancel.value()) {
             shared.cancel_requests.fetch_add(1, Ordering::Relaxed);
         }
-        self.cancel_was_on = cancel_on;
 
         let t = context.transport();
         let view = TransportView {

@@ -30,6 +30,10 @@ pub enum ParamEvent {
     NoteOn { frame: u32, key: u16, velocity: f64 },
     /// The matching note-off.
     NoteOff { frame: u32, key: u16 },
+    /// Not an event but a host call: `clap_plugin.reset()` on the audio thread, right before the
+    /// block that starts at `frame` (as a host does after a transport jump). Only a block start
+    /// is a place for it: `frame` must be a multiple of the block size.
+    Reset { frame: u32 },
 }
 
 impl ParamEvent {
@@ -37,7 +41,8 @@ impl ParamEvent {
         match *self {
             ParamEvent::Value { frame, .. }
             | ParamEvent::NoteOn { frame, .. }
-            | ParamEvent::NoteOff { frame, .. } => frame,
+            | ParamEvent::NoteOff { frame, .. }
+            | ParamEvent::Reset { frame } => frame,
         }
     }
 }
@@ -321,6 +326,12 @@ fn audio_thread(
         while next_event < events.len() && (events[next_event].frame() as usize) < pos + n {
             let time = (events[next_event].frame() as usize).saturating_sub(pos) as u32;
             match events[next_event] {
+                ParamEvent::Reset { frame } => {
+                    if frame as usize != pos {
+                        bail!("reset at frame {frame}, which is not a block start (block {block})");
+                    }
+                    processor.reset();
+                }
                 ParamEvent::Value { id, value, .. } => in_events.push(&ParamValueEvent::new(
                     time,
                     ClapId::new(id),

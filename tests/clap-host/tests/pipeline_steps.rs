@@ -117,3 +117,8 @@ fn pipeline_follow_transport_aligns_the_clip() {
 fn pipeline_preview_while_generating_is_heard_before_the_job_ends() {
     run_step("preview-while-generating");
 }
+
+#[test]
+fn pipeline_triggers_start_nothing_on_load_restart_or_reset() {
+    run_step("triggers");
+}

@@ -14,8 +14,9 @@
 //! (configure an instance, press a parameter, process until the job is done); `heard` reads a
 //! clip file and checks the output against it; the steps themselves are grouped in `generate`
 //! (clips made and heard, several instances, preview while generating), `interrupt` (cancel,
-//! removal, rate change), `session` (corrupt model, reopened session) and `transport`
-//! (following the host's song position).
+//! removal, rate change), `session` (corrupt model, reopened session), `transport`
+//! (following the host's song position) and `triggers` (the Generate and Cancel parameters across
+//! state loads, restarts and resets).
 
 mod generate;
 mod harness;
@@ -24,6 +25,7 @@ mod interrupt;
 mod pipeline;
 mod session;
 mod transport;
+mod triggers;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,11 +1,11 @@
 //! The step table: each step's name, as the test harness (`tests/pipeline_steps.rs`) passes it on
 //! the command line, and the function that plays it.
 
-use crate::{generate, interrupt, session, transport};
+use crate::{generate, interrupt, session, transport, triggers};
 use anyhow::{bail, Result};
 use std::path::Path;
 
-pub const STEPS: [&str; 10] = [
+pub const STEPS: [&str; 11] = [
     "generate-44100",
     "generate-48000",
     "four-instances",
@@ -16,6 +16,7 @@ pub const STEPS: [&str; 10] = [
     "reopen",
     "follow-transport",
     "preview-while-generating",
+    "triggers",
 ];
 
 pub fn run(step: &str, bundle: &Path) -> Result<()> {
@@ -30,6 +31,7 @@ pub fn run(step: &str, bundle: &Path) -> Result<()> {
         "reopen" => session::reopen(bundle),
         "follow-transport" => transport::follow_transport(bundle),
         "preview-while-generating" => generate::preview_while_generating(bundle),
+        "triggers" => triggers::triggers(bundle),
         other => bail!("unknown step '{other}' (steps: {})", STEPS.join(", ")),
     }
 }
