@@ -21,6 +21,9 @@ use std::time::Duration;
 /// one is kept as a message for the user.
 pub struct DragHandles {
     active: Option<DragSession>,
+    /// The path the running drag started from, as the caller spelled it: the handle showing
+    /// "Dragging…" is the one drawn for this path (compared as given, with no look-up per frame).
+    dragged: Option<PathBuf>,
     message: Option<String>,
     /// How the fallback shows the file ([`reveal_in_file_manager`]; tests record instead).
     reveal: fn(&Path) -> std::io::Result<()>,
@@ -30,6 +33,7 @@ impl Default for DragHandles {
     fn default() -> Self {
         Self {
             active: None,
+            dragged: None,
             message: None,
             reveal: reveal_in_file_manager,
         }
@@ -49,10 +53,7 @@ impl DragHandles {
         exists: bool,
     ) -> egui::Response {
         self.poll();
-        let dragging_this = self
-            .active
-            .as_ref()
-            .is_some_and(|s| s.paths().iter().any(|p| same_file(p, path)));
+        let dragging_this = self.active.is_some() && self.dragged.as_deref() == Some(path);
         let text = if dragging_this { "Dragging…" } else { "Drag" };
         let response = ui
             .add_enabled(
@@ -80,7 +81,10 @@ impl DragHandles {
     fn start<W: HasWindowHandle + ?Sized>(&mut self, ctx: &egui::Context, window: &W, path: &Path) {
         self.message = None;
         match start_file_drag(&[path.to_path_buf()], window) {
-            Ok(session) => self.active = Some(session),
+            Ok(session) => {
+                self.active = Some(session);
+                self.dragged = Some(path.to_path_buf());
+            }
             Err(DragError::Unavailable { reason }) => {
                 // The fallback the issue asks for: the path on the clipboard and the file shown.
                 ctx.copy_text(path.display().to_string());
@@ -109,12 +113,8 @@ impl DragHandles {
             DragStatus::Failed(why) => Some(why),
         };
         self.active = None;
+        self.dragged = None;
     }
-}
-
-/// Sessions hold canonical paths; the editor may pass another spelling of the same file.
-fn same_file(canonical: &PathBuf, path: &Path) -> bool {
-    canonical == path || std::fs::canonicalize(path).is_ok_and(|p| &p == canonical)
 }
 
 #[cfg(all(test, unix, not(target_os = "macos")))]
