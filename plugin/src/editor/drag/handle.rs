@@ -53,8 +53,7 @@ impl DragHandles {
         exists: bool,
     ) -> egui::Response {
         self.poll();
-        let dragging_this = self.active.is_some() && self.dragged.as_deref() == Some(path);
-        let text = if dragging_this { "Dragging…" } else { "Drag" };
+        let text = self.text(path);
         let response = ui
             .add_enabled(
                 exists,
@@ -70,6 +69,16 @@ impl DragHandles {
             ui.ctx().request_repaint_after(Duration::from_millis(50));
         }
         response
+    }
+
+    /// The handle's caption for the clip at `path`: "Dragging…" on the one the running drag
+    /// started from. Compares paths as given: no file-system access per frame.
+    fn text(&self, path: &Path) -> &'static str {
+        if self.active.is_some() && self.dragged.as_deref() == Some(path) {
+            "Dragging…"
+        } else {
+            "Drag"
+        }
     }
 
     /// What to tell the user about the last drag (its outcome or the fallback taken), if anything.
@@ -137,6 +146,29 @@ mod tests {
     fn record(path: &Path) -> std::io::Result<()> {
         REVEALED.lock().push(path.to_path_buf());
         Ok(())
+    }
+
+    #[test]
+    fn the_dragged_row_is_known_by_the_path_it_started_from_without_looking_at_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("clip.wav");
+        std::fs::write(&file, b"RIFF").unwrap();
+        // The row's spelling differs from the canonical path the session holds.
+        let row = dir.path().join(".").join("clip.wav");
+        let session = DragSession {
+            shared: super::super::Shared::new(),
+            paths: vec![std::fs::canonicalize(&file).unwrap()].into(),
+        };
+        let mut handles = DragHandles::default();
+        handles.active = Some(session);
+        handles.dragged = Some(row.clone());
+        // The file goes away mid-drag: the row still says it is being dragged (resolving the
+        // row's path each frame, as before, would fail now and show "Drag").
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(handles.text(&row), "Dragging…");
+        assert_eq!(handles.text(&dir.path().join("other.wav")), "Drag");
+        handles.active = None;
+        assert_eq!(handles.text(&row), "Drag");
     }
 
     #[test]
