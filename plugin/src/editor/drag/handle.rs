@@ -153,8 +153,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("clip.wav");
         std::fs::write(&file, b"RIFF").unwrap();
-        // The row's spelling differs from the canonical path the session holds.
-        let row = dir.path().join(".").join("clip.wav");
+        // The row's spelling (through a link to the folder) differs from the canonical path the
+        // session holds.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(dir.path(), &link).unwrap();
+        let row = link.join("clip.wav");
         let session = DragSession {
             shared: super::super::Shared::new(),
             paths: vec![std::fs::canonicalize(&file).unwrap()].into(),
