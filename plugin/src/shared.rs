@@ -38,6 +38,9 @@ pub struct SharedState {
     pub current_clip: parking_lot::Mutex<Option<Arc<crate::dispatch::current_clip::CurrentClip>>>,
     /// The library's commands (editor → dispatcher), undo list and messages.
     pub library: crate::dispatch::library::LibraryShared,
+    /// File states the dispatcher looks up for the editor (model folder, clip files), so the
+    /// editor never touches the disk per frame (see `crate::dispatch::disk_status`).
+    pub disk: crate::dispatch::disk_status::DiskStatus,
     /// Keeps model downloads running while this instance exists (see `worker::download`). Never
     /// read: it works through its `Drop`, which lets the last instance stop the downloads.
     #[allow(dead_code)]
@@ -77,6 +80,7 @@ impl Default for SharedState {
             playback: Arc::default(),
             current_clip: parking_lot::Mutex::new(None),
             library: Default::default(),
+            disk: Default::default(),
             downloads: Default::default(),
             #[cfg(test)]
             planted_panic: Default::default(),

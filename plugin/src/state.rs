@@ -19,11 +19,24 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 pub struct ClipList {
     clips: RwLock<Vec<ClipMeta>>,
     pub reloaded: AtomicBool,
+    /// Bumped by every change to the list, so the dispatcher can tell when to look at the clip
+    /// files again (see `crate::dispatch::disk_status`).
+    changes: AtomicU64,
 }
 
 impl ClipList {
     pub fn push(&self, meta: ClipMeta) {
         self.clips.write().push(meta);
+        self.changed();
+    }
+
+    /// How many times the list has changed (any edit, or a project load).
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
+    }
+
+    fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::Release);
     }
 
     pub fn newest(&self) -> Option<ClipMeta> {
@@ -45,14 +58,22 @@ impl ClipList {
     /// (rename) go through here, so the next state save carries them.
     pub fn update(&self, path: &Path, f: impl FnOnce(&mut ClipMeta)) -> bool {
         let mut clips = self.clips.write();
-        clips.iter_mut().find(|m| m.path == path).map(f).is_some()
+        let found = clips.iter_mut().find(|m| m.path == path).map(f).is_some();
+        drop(clips);
+        if found {
+            self.changed();
+        }
+        found
     }
 
     /// Takes the clip whose WAV is `path` out of the list, with the index it had (for undo).
     pub fn remove(&self, path: &Path) -> Option<(usize, ClipMeta)> {
         let mut clips = self.clips.write();
         let index = clips.iter().position(|m| m.path == path)?;
-        Some((index, clips.remove(index)))
+        let removed = clips.remove(index);
+        drop(clips);
+        self.changed();
+        Some((index, removed))
     }
 
     /// Puts a clip back at `index` (clamped to the end): undoing a removal.
@@ -60,6 +81,8 @@ impl ClipList {
         let mut clips = self.clips.write();
         let index = index.min(clips.len());
         clips.insert(index, meta);
+        drop(clips);
+        self.changed();
     }
 
     pub fn len(&self) -> usize {
@@ -74,6 +97,7 @@ impl ClipList {
 impl<'a> PersistentField<'a, Vec<ClipMeta>> for ClipList {
     fn set(&self, new_value: Vec<ClipMeta>) {
         *self.clips.write() = new_value;
+        self.changed();
         self.reloaded.store(true, Ordering::Release);
     }
 
@@ -176,6 +200,43 @@ mod tests {
         other.set(serde_json::from_str(&saved).unwrap());
         assert!(other.reloaded.load(Ordering::Relaxed));
         assert_eq!(other.newest(), Some(meta));
+    }
+
+    #[test]
+    fn every_edit_of_the_clip_list_counts_as_a_change() {
+        let list = ClipList::default();
+        let mut meta = ClipMeta {
+            path: "/clips/a.wav".into(),
+            settings: JobSettings::default(),
+            model_dir: None,
+            seconds: 2.0,
+            sample_rate: 48_000,
+            frames: 96_000,
+            model_rate: 32_000,
+            anchor: CaptureAnchor::default(),
+            created: "2026-01-01T00:00:00Z".into(),
+            melody: None,
+        };
+        let mut last = list.changes();
+        let mut changed = |what: &str| {
+            let now = list.changes();
+            assert!(now > last, "{what} did not count as a change");
+            last = now;
+        };
+        list.push(meta.clone());
+        changed("push");
+        assert!(list.update(&meta.path, |m| m.path = "/clips/b.wav".into()));
+        changed("update");
+        meta.path = "/clips/b.wav".into();
+        let (index, removed) = list.remove(&meta.path).unwrap();
+        changed("remove");
+        list.insert(index, removed);
+        changed("insert");
+        list.set(vec![meta]);
+        changed("project load");
+        let before = list.changes();
+        assert!(!list.update(Path::new("/nowhere.wav"), |_| {}));
+        assert_eq!(list.changes(), before, "a miss is no change");
     }
 
     #[test]

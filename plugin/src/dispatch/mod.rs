@@ -15,6 +15,7 @@
 //! It runs whether or not the editor is open, so automation alone can start a job.
 
 pub mod current_clip;
+pub mod disk_status;
 pub mod library;
 pub mod melody_preview;
 mod partial_preview;
@@ -100,6 +101,7 @@ impl Dispatcher {
                 library,
                 clip_ids: 0,
                 audition: false,
+                disk: Default::default(),
             };
             while !flag.load(Ordering::Relaxed) {
                 // A panic in one tick is reported and the next tick runs: the instance keeps
@@ -160,6 +162,8 @@ struct State {
     preview: crate::dispatch::melody_preview::PreviewMaker,
     seen_generate: u64,
     seen_cancel: u64,
+    /// Looks up the model folder and clip files for the editor (see `disk_status`).
+    disk: disk_status::DiskRefresh,
 }
 
 impl Drop for State {
@@ -219,6 +223,7 @@ impl State {
             }
         }
         self.update_melody_preview();
+        self.disk.refresh(&self.params, &self.shared);
         self.deliver();
         self.params
             .diagnostics

@@ -77,7 +77,9 @@ pub fn show<W: HasWindowHandle + ?Sized>(
     });
 
     // Newest first, in a scroll area that leaves one line under it for the drag outcome. Only
-    // the visible rows are laid out (and their files looked up), and the list is read in place.
+    // the visible rows are laid out, and the list is read in place. Whether each file is there
+    // comes from the dispatcher's last look (one snapshot per frame; no disk access here).
+    let files = shared.disk.clip_files();
     let list_height = (ui.available_height() - DRAG_MESSAGE_HEIGHT).max(MIN_LIST_HEIGHT);
     let row_height = ui.spacing().interact_size.y;
     params.clips.with(|clips| {
@@ -87,7 +89,7 @@ pub fn show<W: HasWindowHandle + ?Sized>(
             .auto_shrink([false, true])
             .show_rows(ui, row_height, clips.len(), |ui, rows| {
                 for (i, meta) in clips.iter().rev().enumerate().skip(rows.start).take(rows.len()) {
-                    row(ui, state, params, shared, drag, window, meta, i);
+                    row(ui, state, params, shared, drag, window, meta, files.exists(&meta.path), i);
                 }
             });
         if clips.is_empty() {
@@ -141,7 +143,9 @@ fn folder_line(ui: &mut egui::Ui, state: &mut LibraryUi, params: &MelodyGenParam
     });
 }
 
-/// One clip's row; `i` counts from the newest (0). Its widgets are recorded for the GUI tests
+/// One clip's row; `i` counts from the newest (0); `exists`: whether its file was there at the
+/// dispatcher's last look (a project may outlive its files: the row says so instead of failing).
+/// Its widgets are recorded for the GUI tests
 /// as `drag_handle_{i}`, `library_play_{i}`, `library_name_{i}`, `library_menu_{i}`.
 #[allow(clippy::too_many_arguments)]
 fn row<W: HasWindowHandle + ?Sized>(
@@ -152,11 +156,10 @@ fn row<W: HasWindowHandle + ?Sized>(
     drag: &mut DragHandles,
     window: &W,
     meta: &ClipMeta,
+    exists: bool,
     i: usize,
 ) {
     let library = &shared.library;
-    // A project may outlive its files: say so instead of failing.
-    let exists = meta.path.exists();
     ui.horizontal(|ui| {
         let handle = drag.show(ui, window, &meta.path, exists);
         ui_rects::record(ui.ctx(), &format!("drag_handle_{i}"), handle.rect);

@@ -126,7 +126,7 @@ impl EditorApp {
             ui.add_space(12.0);
             // SLOT (model): the model status chip (model · device · quant · ready/missing).
             let settings = self.params.settings.read();
-            crate::editor::model_panel::status_chip(ui, &settings, &mut self.model_check);
+            crate::editor::model_panel::status_chip(ui, &settings, &mut self.model_check, &self.shared.disk);
         });
     }
 
@@ -168,7 +168,7 @@ impl EditorApp {
             crate::editor::settings_panel::show(ui, &mut settings, self.host_tempo());
             egui::CollapsingHeader::new("Advanced").default_open(false).show(ui, |ui| {
                 // SLOT (model): the model panel with Download replaces this call.
-                crate::editor::model_panel::show(ui, &mut settings, &mut self.model_check);
+                crate::editor::model_panel::show(ui, &mut settings, &mut self.model_check, &self.shared.disk);
                 crate::editor::sampling_panel::show(ui, &mut settings);
             });
         }

@@ -2,75 +2,26 @@
 //! how big), what it runs on, the weight format, and a Download button with progress and Cancel.
 //! Plus [`status_chip`], the one-line summary for the top bar.
 //!
-//! GUI thread only, and never blocking: looking a model up touches the filesystem, so
-//! [`ModelCheck`] remembers the answer for the text it was computed for and looks again only when
-//! the text changes (or, while the model is missing, every few seconds, so a model fetched with
-//! other tools shows up). The download itself runs on its own thread (`worker::download`); the
-//! panel reads its progress from atomics.
+//! GUI thread only, and never blocking: looking a model up touches the filesystem, so the editor
+//! does not do it. It publishes the model text into `SharedState::disk` and shows the answer the
+//! dispatcher found (`crate::dispatch::disk_status`), "checking…" until there is one. The download
+//! itself runs on its own thread (`worker::download`); the panel reads its progress from atomics.
 
 use melodygen_engine::checkpoint::download::{format_bytes, FILES_BY_HAND};
-use melodygen_engine::checkpoint::{looks_like_repo_id, resolve_model, Checkpoint};
+use melodygen_engine::checkpoint::looks_like_repo_id;
+use crate::dispatch::disk_status::DiskStatus;
+pub use crate::dispatch::disk_status::ModelStatus;
 use crate::worker::download::{self, DownloadSnapshot, DownloadState, ModelDownload};
 use melodygen_engine::record::{GenerationParams, Quant};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-/// How often a missing model is looked for again (it may arrive by other means).
-const RECHECK_MISSING: Duration = Duration::from_secs(3);
-
-/// Whether the model named by the text can be used.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ModelStatus {
-    /// Found and its files look whole: `weights_bytes` is the size of its weight files.
-    Ready { dir: PathBuf, weights_bytes: u64 },
-    /// Not on this computer. `downloadable` when the text is a hub name that could be fetched.
-    Missing { message: String, downloadable: bool },
-    /// Found, but something in the folder is missing or unreadable.
-    Broken { dir: PathBuf, message: String },
-}
-
-impl ModelStatus {
-    /// Looks `spec` up (filesystem only, no network).
-    pub fn check(spec: &str) -> Self {
-        let spec = spec.trim();
-        match resolve_model(spec) {
-            Err(e) => ModelStatus::Missing {
-                message: e.to_string(),
-                downloadable: looks_like_repo_id(spec) && !Path::new(spec).is_dir(),
-            },
-            Ok(dir) => match Checkpoint::open(&dir) {
-                Ok(checkpoint) => ModelStatus::Ready {
-                    weights_bytes: checkpoint
-                        .weight_files
-                        .iter()
-                        .filter_map(|f| std::fs::metadata(f).ok())
-                        .map(|m| m.len())
-                        .sum(),
-                    dir,
-                },
-                Err(e) => ModelStatus::Broken {
-                    dir,
-                    message: e.to_string(),
-                },
-            },
-        }
-    }
-}
-
-/// The panel's memory between frames: the last model text looked up and what was found, and the
-/// download this window follows.
+/// The panel's memory between frames: the download this window follows. (What the model's
+/// status is lives in [`DiskStatus`], found by the dispatcher.)
 #[derive(Default)]
 pub struct ModelCheck {
-    checked: Option<Checked>,
     /// The download of the current model this window shows, and whether its end was handled.
     download: Option<Followed>,
-}
-
-struct Checked {
-    spec: String,
-    at: Instant,
-    status: ModelStatus,
 }
 
 struct Followed {
@@ -80,29 +31,16 @@ struct Followed {
 }
 
 impl ModelCheck {
-    /// The status of `spec`, looked up only if `spec` differs from the last one asked about (or a
-    /// missing model's last look is a few seconds old).
-    pub fn status(&mut self, spec: &str) -> &ModelStatus {
-        let stale = match &self.checked {
-            None => true,
-            Some(c) if c.spec != spec => true,
-            Some(c) => {
-                matches!(c.status, ModelStatus::Missing { .. }) && c.at.elapsed() >= RECHECK_MISSING
-            }
-        };
-        if stale {
-            self.checked = Some(Checked {
-                spec: spec.to_string(),
-                at: Instant::now(),
-                status: ModelStatus::check(spec),
-            });
-        }
-        &self.checked.as_ref().expect("just filled").status
+    /// The status of `spec` as the dispatcher last found it (`None`: not checked yet), and asks
+    /// for `spec` to be checked. Reads shared memory only: no filesystem access.
+    pub fn status(&self, disk: &DiskStatus, spec: &str) -> Option<ModelStatus> {
+        disk.want_model(spec);
+        disk.model_status(spec)
     }
 
     /// The download of `spec` this window should show: the one it follows, or one another
     /// instance started. A finished download makes the model be looked up again, once.
-    fn follow(&mut self, spec: &str) -> Option<DownloadSnapshot> {
+    fn follow(&mut self, disk: &DiskStatus, spec: &str) -> Option<DownloadSnapshot> {
         let repo = spec.trim();
         if self.download.as_ref().is_some_and(|f| f.download.repo != repo) {
             self.download = None;
@@ -117,7 +55,7 @@ impl ModelCheck {
         let snapshot = followed.download.snapshot();
         if snapshot.state.is_finished() && !followed.settled {
             followed.settled = true;
-            self.checked = None;
+            disk.recheck_model();
         }
         Some(snapshot)
     }
@@ -137,7 +75,7 @@ impl ModelCheck {
 }
 
 /// Draws the model section, editing `params.model` and `params.quant` in place.
-pub fn show(ui: &mut egui::Ui, params: &mut GenerationParams, check: &mut ModelCheck) {
+pub fn show(ui: &mut egui::Ui, params: &mut GenerationParams, check: &mut ModelCheck, disk: &DiskStatus) {
     ui.horizontal(|ui| {
         ui.label("Model");
         let field = ui.add(egui::TextEdit::singleline(&mut params.model).desired_width(f32::INFINITY));
@@ -149,20 +87,23 @@ pub fn show(ui: &mut egui::Ui, params: &mut GenerationParams, check: &mut ModelC
             );
     });
     let spec = params.model.clone();
-    let download = check.follow(&spec);
-    let status = check.status(&spec).clone();
+    let download = check.follow(disk, &spec);
+    let status = check.status(disk, &spec);
     let downloading = download.as_ref().is_some_and(|d| !d.state.is_finished());
 
     ui.horizontal_wrapped(|ui| match &status {
-        ModelStatus::Ready { weights_bytes, .. } => {
+        None => {
+            ui.weak("Checking…").on_hover_text("Looking for the model on this computer.");
+        }
+        Some(ModelStatus::Ready { weights_bytes, .. }) => {
             ui.colored_label(ready_color(ui), "Ready");
             ui.label(format!("{} on disk", format_bytes(*weights_bytes)))
                 .on_hover_text("The size of the model's weight files.");
         }
-        ModelStatus::Missing { .. } if downloading => {
+        Some(ModelStatus::Missing { .. }) if downloading => {
             ui.colored_label(ui.visuals().warn_fg_color, "Downloading…");
         }
-        ModelStatus::Missing { downloadable, .. } => {
+        Some(ModelStatus::Missing { downloadable, .. }) => {
             ui.colored_label(ui.visuals().warn_fg_color, "Not on this computer");
             if *downloadable && !downloading {
                 let button = ui.button("Download").on_hover_text(
@@ -175,7 +116,7 @@ pub fn show(ui: &mut egui::Ui, params: &mut GenerationParams, check: &mut ModelC
                 }
             }
         }
-        ModelStatus::Broken { .. } => {
+        Some(ModelStatus::Broken { .. }) => {
             ui.colored_label(ui.visuals().error_fg_color, "Incomplete");
         }
     });
@@ -192,11 +133,12 @@ pub fn show(ui: &mut egui::Ui, params: &mut GenerationParams, check: &mut ModelC
     });
 
     match &status {
-        ModelStatus::Ready { dir, .. } => {
+        None => {}
+        Some(ModelStatus::Ready { dir, .. }) => {
             ui.add(egui::Label::new(egui::RichText::new(dir.display().to_string()).weak()).wrap())
                 .on_hover_text("Where the model's files are.");
         }
-        ModelStatus::Missing { downloadable: true, .. } if download.is_none() => {
+        Some(ModelStatus::Missing { downloadable: true, .. }) if download.is_none() => {
             ui.add(
                 egui::Label::new(
                     egui::RichText::new(format!(
@@ -208,22 +150,24 @@ pub fn show(ui: &mut egui::Ui, params: &mut GenerationParams, check: &mut ModelC
                 .wrap(),
             );
         }
-        ModelStatus::Missing { message, .. } if download.is_none() => {
+        Some(ModelStatus::Missing { message, .. }) if download.is_none() => {
             ui.add(egui::Label::new(egui::RichText::new(message).weak()).wrap());
         }
-        ModelStatus::Broken { message, .. } => {
+        Some(ModelStatus::Broken { message, .. }) => {
             ui.colored_label(ui.visuals().error_fg_color, message);
         }
-        ModelStatus::Missing { .. } => {}
+        Some(ModelStatus::Missing { .. }) => {}
     }
 
     if let Some(d) = &download {
-        show_download(ui, spec.trim(), d, &status, check);
+        let ready = matches!(status, Some(ModelStatus::Ready { .. }));
+        show_download(ui, spec.trim(), d, ready, check);
     }
 }
 
 /// The progress bar and Cancel while a download runs; how it ended once it has.
-fn show_download(ui: &mut egui::Ui, repo: &str, d: &DownloadSnapshot, status: &ModelStatus, check: &ModelCheck) {
+/// `ready`: the model is found (a finished download needs no words then).
+fn show_download(ui: &mut egui::Ui, repo: &str, d: &DownloadSnapshot, ready: bool, check: &ModelCheck) {
     match d.state {
         DownloadState::Listing | DownloadState::Downloading | DownloadState::Cancelling => {
             ui.horizontal(|ui| {
@@ -244,14 +188,14 @@ fn show_download(ui: &mut egui::Ui, repo: &str, d: &DownloadSnapshot, status: &M
             }
         }
         DownloadState::Done => {
-            if !matches!(status, ModelStatus::Ready { .. }) {
+            if !ready {
                 if let Some(Ok(dir)) = &d.outcome {
                     ui.label(format!("Downloaded to {}", dir.display()));
                 }
             }
         }
         DownloadState::Cancelled => {
-            if !matches!(status, ModelStatus::Ready { .. }) {
+            if !ready {
                 ui.label("Download cancelled. Files already complete are kept; Download fetches the rest.");
             }
         }
@@ -318,12 +262,17 @@ fn quant_help(q: Quant) -> &'static str {
 }
 
 /// One line for the top bar: model · device · weight format · state, coloured by state, with the
-/// details on hover. Reuses `check`'s last lookup (no filesystem access unless the text changed).
-pub fn status_chip(ui: &mut egui::Ui, params: &GenerationParams, check: &mut ModelCheck) -> egui::Response {
-    let download = check.follow(&params.model);
-    let status = check.status(&params.model).clone();
+/// details on hover. Reads the dispatcher's last lookup (no filesystem access).
+pub fn status_chip(
+    ui: &mut egui::Ui,
+    params: &GenerationParams,
+    check: &mut ModelCheck,
+    disk: &DiskStatus,
+) -> egui::Response {
+    let download = check.follow(disk, &params.model);
+    let status = check.status(disk, &params.model);
     let (state, color) = match (&status, &download) {
-        (ModelStatus::Ready { .. }, _) => ("ready".to_string(), ready_color(ui)),
+        (Some(ModelStatus::Ready { .. }), _) => ("ready".to_string(), ready_color(ui)),
         (_, Some(d)) if !d.state.is_finished() => (
             match d.state {
                 DownloadState::Listing => "downloading…".to_string(),
@@ -332,15 +281,17 @@ pub fn status_chip(ui: &mut egui::Ui, params: &GenerationParams, check: &mut Mod
             },
             ui.visuals().warn_fg_color,
         ),
-        (ModelStatus::Missing { .. }, _) => ("missing".to_string(), ui.visuals().warn_fg_color),
-        (ModelStatus::Broken { .. }, _) => ("incomplete".to_string(), ui.visuals().error_fg_color),
+        (None, _) => ("checking…".to_string(), ui.visuals().weak_text_color()),
+        (Some(ModelStatus::Missing { .. }), _) => ("missing".to_string(), ui.visuals().warn_fg_color),
+        (Some(ModelStatus::Broken { .. }), _) => ("incomplete".to_string(), ui.visuals().error_fg_color),
     };
     let text = chip_text(&params.model, crate::worker::device::name(), params.quant, &state);
     let hover = match &status {
-        ModelStatus::Ready { dir, weights_bytes } => {
+        None => "Looking for the model on this computer.".to_string(),
+        Some(ModelStatus::Ready { dir, weights_bytes }) => {
             format!("{} ({} on disk)", dir.display(), format_bytes(*weights_bytes))
         }
-        ModelStatus::Missing { message, .. } | ModelStatus::Broken { message, .. } => {
+        Some(ModelStatus::Missing { message, .. } | ModelStatus::Broken { message, .. }) => {
             format!("{message}\nOpen Advanced to download or choose the model.")
         }
     };
@@ -409,46 +360,57 @@ pub fn format_eta(seconds: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dispatch::disk_status::{DiskChecker, DiskRefresh};
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    #[test]
-    fn a_folder_is_looked_up_again_only_when_the_text_changes() {
-        let dir = tempfile::tempdir().unwrap();
-        let spec = dir.path().to_string_lossy().into_owned();
-        let mut check = ModelCheck::default();
-        // An empty folder is found but is not a model.
-        assert!(matches!(check.status(&spec), ModelStatus::Broken { dir: d, .. } if d == dir.path()));
-        // The folder goes away, but the same text is not looked up again.
-        drop(dir);
-        assert!(matches!(check.status(&spec), ModelStatus::Broken { .. }));
-        // A changed text is.
-        let missing = format!("{spec}/nope");
-        assert!(matches!(
-            check.status(&missing),
-            ModelStatus::Missing { downloadable: false, .. }
-        ));
-    }
-
-    #[test]
-    fn a_real_checkpoint_is_ready_with_the_size_of_its_weights() {
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tiny-musicgen-stereo");
-        let shards: u64 = std::fs::read_dir(&fixture)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
-            .map(|p| std::fs::metadata(p).unwrap().len())
-            .sum();
-        match ModelStatus::check(&fixture.to_string_lossy()) {
-            ModelStatus::Ready { weights_bytes, .. } => assert_eq!(weights_bytes, shards),
-            other => panic!("{other:?}"),
+    /// Counts the dispatcher's model look-ups; every model is ready.
+    struct Counting(Arc<AtomicUsize>);
+    impl DiskChecker for Counting {
+        fn model(&mut self, _spec: &str) -> ModelStatus {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            ModelStatus::Ready { dir: "/models/m".into(), weights_bytes: 7 }
+        }
+        fn exists(&mut self, _path: &Path) -> bool {
+            true
         }
     }
 
+    /// Draws the chip and the panel for one frame, as the editor does; returns the state word
+    /// the chip shows.
+    fn frame(ctx: &egui::Context, params: &mut GenerationParams, check: &mut ModelCheck, disk: &DiskStatus) -> String {
+        let output = ctx.run_ui(egui::RawInput::default(), |ui| {
+            status_chip(ui, params, check, disk);
+            show(ui, params, check, disk);
+        });
+        output.drop_without_applying_deltas();
+        let state = match check.status(disk, &params.model) {
+            None => "checking…",
+            Some(ModelStatus::Ready { .. }) => "ready",
+            Some(_) => "other",
+        };
+        state.to_string()
+    }
+
     #[test]
-    fn only_hub_names_offer_a_download() {
-        let status = ModelStatus::check("no-such-owner-x/no-such-model-y");
-        assert!(matches!(status, ModelStatus::Missing { downloadable: true, .. }), "{status:?}");
-        let status = ModelStatus::check("./not/a/folder");
-        assert!(matches!(status, ModelStatus::Missing { downloadable: false, .. }), "{status:?}");
+    fn editor_frames_and_keystrokes_make_no_look_ups_the_dispatcher_answers() {
+        let looks = Arc::new(AtomicUsize::new(0));
+        let mut refresh = DiskRefresh::new(Box::new(Counting(looks.clone())));
+        let (disk, clips) = (DiskStatus::default(), crate::state::ClipList::default());
+        let ctx = egui::Context::default();
+        let mut check = ModelCheck::default();
+        let mut params = GenerationParams { model: "owner-x/model".into(), ..Default::default() };
+        // Thirty frames and ten keystrokes: the editor looks nothing up and says so.
+        for i in 0..30 {
+            if i % 3 == 0 {
+                params.model.push('y');
+            }
+            assert!(frame(&ctx, &mut params, &mut check, &disk).ends_with("checking…"));
+        }
+        assert_eq!(looks.load(Ordering::Relaxed), 0, "an editor frame looked a model up");
+        // The dispatcher's refresh looks once and the next frame shows its answer.
+        refresh.refresh_at(&disk, &clips, true, std::time::Instant::now());
+        assert_eq!(looks.load(Ordering::Relaxed), 1);
+        assert!(frame(&ctx, &mut params, &mut check, &disk).ends_with("ready"));
     }
 
     #[test]

@@ -21,6 +21,9 @@ use std::time::Duration;
 /// one is kept as a message for the user.
 pub struct DragHandles {
     active: Option<DragSession>,
+    /// The path the running drag started from, as the caller spelled it: the handle showing
+    /// "Dragging…" is the one drawn for this path (compared as given, with no look-up per frame).
+    dragged: Option<PathBuf>,
     message: Option<String>,
     /// How the fallback shows the file ([`reveal_in_file_manager`]; tests record instead).
     reveal: fn(&Path) -> std::io::Result<()>,
@@ -30,6 +33,7 @@ impl Default for DragHandles {
     fn default() -> Self {
         Self {
             active: None,
+            dragged: None,
             message: None,
             reveal: reveal_in_file_manager,
         }
@@ -49,11 +53,7 @@ impl DragHandles {
         exists: bool,
     ) -> egui::Response {
         self.poll();
-        let dragging_this = self
-            .active
-            .as_ref()
-            .is_some_and(|s| s.paths().iter().any(|p| same_file(p, path)));
-        let text = if dragging_this { "Dragging…" } else { "Drag" };
+        let text = self.text(path);
         let response = ui
             .add_enabled(
                 exists,
@@ -71,6 +71,16 @@ impl DragHandles {
         response
     }
 
+    /// The handle's caption for the clip at `path`: "Dragging…" on the one the running drag
+    /// started from. Compares paths as given: no file-system access per frame.
+    fn text(&self, path: &Path) -> &'static str {
+        if self.active.is_some() && self.dragged.as_deref() == Some(path) {
+            "Dragging…"
+        } else {
+            "Drag"
+        }
+    }
+
     /// What to tell the user about the last drag (its outcome or the fallback taken), if anything.
     pub fn message(&mut self) -> Option<&str> {
         self.poll();
@@ -80,7 +90,10 @@ impl DragHandles {
     fn start<W: HasWindowHandle + ?Sized>(&mut self, ctx: &egui::Context, window: &W, path: &Path) {
         self.message = None;
         match start_file_drag(&[path.to_path_buf()], window) {
-            Ok(session) => self.active = Some(session),
+            Ok(session) => {
+                self.active = Some(session);
+                self.dragged = Some(path.to_path_buf());
+            }
             Err(DragError::Unavailable { reason }) => {
                 // The fallback the issue asks for: the path on the clipboard and the file shown.
                 ctx.copy_text(path.display().to_string());
@@ -109,12 +122,8 @@ impl DragHandles {
             DragStatus::Failed(why) => Some(why),
         };
         self.active = None;
+        self.dragged = None;
     }
-}
-
-/// Sessions hold canonical paths; the editor may pass another spelling of the same file.
-fn same_file(canonical: &PathBuf, path: &Path) -> bool {
-    canonical == path || std::fs::canonicalize(path).is_ok_and(|p| &p == canonical)
 }
 
 #[cfg(all(test, unix, not(target_os = "macos")))]
@@ -137,6 +146,32 @@ mod tests {
     fn record(path: &Path) -> std::io::Result<()> {
         REVEALED.lock().push(path.to_path_buf());
         Ok(())
+    }
+
+    #[test]
+    fn the_dragged_row_is_known_by_the_path_it_started_from_without_looking_at_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("clip.wav");
+        std::fs::write(&file, b"RIFF").unwrap();
+        // The row's spelling (through a link to the folder) differs from the canonical path the
+        // session holds.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(dir.path(), &link).unwrap();
+        let row = link.join("clip.wav");
+        let session = DragSession {
+            shared: super::super::Shared::new(),
+            paths: vec![std::fs::canonicalize(&file).unwrap()].into(),
+        };
+        let mut handles = DragHandles::default();
+        handles.active = Some(session);
+        handles.dragged = Some(row.clone());
+        // The file goes away mid-drag: the row still says it is being dragged (resolving the
+        // row's path each frame, as before, would fail now and show "Drag").
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(handles.text(&row), "Dragging…");
+        assert_eq!(handles.text(&dir.path().join("other.wav")), "Drag");
+        handles.active = None;
+        assert_eq!(handles.text(&row), "Drag");
     }
 
     #[test]
