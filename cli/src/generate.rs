@@ -129,9 +129,7 @@ struct FromClip {
 }
 
 fn read_clip(path: &std::path::Path) -> anyhow::Result<FromClip> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let meta: ClipMeta = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a MelodyGen clip sidecar", path.display()))?;
+    let meta = ClipMeta::read_sidecar(path)?;
     // The folder the clip was made with when it is still there, else the model choice.
     let model = match &meta.model_dir {
         Some(dir) if dir.is_dir() => dir.to_string_lossy().into_owned(),

@@ -249,4 +249,119 @@ mod tests {
         });
         assert_eq!(d.map(|r| r.model_loads), 1);
     }
+
+    /// The persisted fields as nice-plug hands them over when a host loads a project: random
+    /// text, valid fields truncated or damaged, and fields written by older versions. Loading
+    /// never panics; a field that does not parse is skipped (nice-plug logs its name) and the
+    /// others still load.
+    mod loading_any_text {
+        use crate::params::MelodyGenParams;
+        use melodygen_engine::record::Quant;
+        use nice_plug::params::Params;
+        use proptest::prelude::*;
+        use std::collections::BTreeMap;
+
+        const FIELDS: [&str; 6] = ["prompt", "settings", "recalled_melody", "clip_dir", "clips", "diagnostics"];
+
+        /// The fields of a project with a clip, as a save writes them.
+        fn saved() -> BTreeMap<String, String> {
+            let params = MelodyGenParams::default();
+            *params.prompt.write() = "lofi \"808\"".into();
+            params.clips.push(serde_json::from_value(serde_json::json!({
+                "path": "/clips/a.wav", "settings": {"prompt": "lofi", "seed": 3}, "model_dir": null,
+                "seconds": 2.0, "sample_rate": 48000, "frames": 96000, "model_rate": 32000,
+                "anchor": {"seconds": 0.0, "beats": null, "bar": null, "tempo": null},
+                "created": "2026-01-01T00:00:00Z",
+                "melody": {"source": "audio", "pitch_classes": "047", "frame_rate": 7.8125}
+            })).unwrap());
+            params.serialize_fields()
+        }
+
+        /// Reads back what the plugin reads after a load: all of it must still be usable.
+        fn read_back(params: &MelodyGenParams) {
+            let _ = params.settings.read().clone();
+            params.clips.with(|c| c.iter().for_each(|m| { let _ = m.settings.request(m.seconds); }));
+            let _ = params.serialize_fields();
+        }
+
+        /// Loads one field into `params`. A field that does not parse is skipped by the code
+        /// nice-plug's derive generates, after logging "Could not deserialize '<field>'"; in a
+        /// `cfg(test)` build of this crate that log is a debug assertion (nice-plug's
+        /// `nice_debug_assert_failure!` checks `cfg!(test)` where it expands, here), so the
+        /// panic is caught and must be exactly that one, naming the field. Any other panic is
+        /// ours and fails the test. Returns whether the field was taken.
+        fn load_field(params: &MelodyGenParams, key: &str, text: &str) -> bool {
+            let fields = BTreeMap::from([(key.to_string(), text.to_string())]);
+            let quiet = std::panic::take_hook();
+            std::panic::set_hook(Box::new(|_| {}));
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| params.deserialize_fields(&fields)));
+            std::panic::set_hook(quiet);
+            match result {
+                Ok(()) => true,
+                Err(panic) => {
+                    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+                    assert!(message.contains(&format!("Could not deserialize '{key}'")), "panic while loading '{key}' from {text:?}: {message}");
+                    false
+                }
+            }
+        }
+
+        fn load(fields: &BTreeMap<String, String>) -> MelodyGenParams {
+            let params = MelodyGenParams::default();
+            params.deserialize_fields(fields);
+            read_back(&params);
+            params
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn random_text_never_panics(
+                texts in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 6),
+            ) {
+                let params = MelodyGenParams::default();
+                for (key, text) in FIELDS.iter().zip(&texts) {
+                    load_field(&params, key, &String::from_utf8_lossy(text));
+                }
+                read_back(&params);
+            }
+
+            #[test]
+            fn a_damaged_field_never_panics_and_leaves_the_rest(
+                field in 0usize..6, cut in 0.0..1.0f64, flip in (0.0..1.0f64, any::<u8>()),
+            ) {
+                let good = saved();
+                let params = load(&good);
+                let key = FIELDS[field];
+                let text = good.get(key).cloned().unwrap_or_default();
+                let mut bytes = text.as_bytes()[..(text.len() as f64 * cut) as usize].to_vec();
+                if !bytes.is_empty() {
+                    let i = ((bytes.len() as f64 * flip.0) as usize).min(bytes.len() - 1);
+                    bytes[i] = flip.1;
+                }
+                let taken = load_field(&params, key, &String::from_utf8_lossy(&bytes));
+                read_back(&params);
+                if key != "prompt" || !taken {
+                    let prompt = params.prompt.read().clone();
+                    prop_assert_eq!(prompt.as_str(), "lofi \"808\"");
+                }
+                if key != "clips" || !taken {
+                    prop_assert_eq!(params.clips.len(), 1);
+                }
+            }
+        }
+
+        /// A project saved before the weight-format setting and the recorded melody existed.
+        #[test]
+        fn an_old_project_loads_with_its_defaults() {
+            let mut fields = BTreeMap::new();
+            fields.insert("settings".to_string(), r#"{"model":"m","length":{"seconds":4.0},"seed":5}"#.to_string());
+            fields.insert("clips".to_string(), r#"[{"path":"/c/a.wav","settings":{"prompt":"x"},"model_dir":null,"seconds":4.0,"sample_rate":44100,"frames":176400,"model_rate":32000,"anchor":{"seconds":null,"beats":null,"bar":null,"tempo":null},"created":"2025-01-01T00:00:00Z"}]"#.to_string());
+            let params = load(&fields);
+            assert_eq!(params.settings.read().quant, Quant::F32);
+            assert_eq!(params.settings.read().seed, 5);
+            assert_eq!(params.clips.newest().unwrap().melody, None);
+        }
+    }
 }

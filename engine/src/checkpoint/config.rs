@@ -336,9 +336,10 @@ pub struct EncodecConfig {
 }
 
 impl EncodecConfig {
-    /// Samples per code frame (640 at 32 kHz).
+    /// Samples per code frame (640 at 32 kHz). Saturating: the ratios come from a file, and an
+    /// absurd product must reach [`Self::validate`]'s refusal rather than overflow.
     pub fn hop_length(&self) -> usize {
-        self.upsampling_ratios.iter().product()
+        self.upsampling_ratios.iter().fold(1usize, |a, &r| a.saturating_mul(r))
     }
 
     /// Code frames per second (50 at 32 kHz), rounded up as transformers does.

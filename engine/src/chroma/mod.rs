@@ -125,6 +125,14 @@ pub enum ChromaError {
     ZeroSampleRate,
     #[error(transparent)]
     Resample(#[from] crate::resample::ResampleError),
+    /// A melody file read fine but its audio could not be analysed (empty, zero rate, a rate
+    /// the resampler refuses): the file is named, since the inner error cannot know it.
+    #[error("melody file {path}: {source}")]
+    InFile {
+        path: PathBuf,
+        #[source]
+        source: Box<ChromaError>,
+    },
 }
 
 impl ChromaError {
@@ -170,7 +178,9 @@ pub fn melody_from_file(path: &Path) -> Result<Chroma, ChromaError> {
     match sniff(path, &bytes[..bytes.len().min(4)])? {
         Kind::Wav => {
             let audio = crate::wav::read(path)?;
-            ChromaExtractor::new().chroma(&audio.channels, audio.sample_rate)
+            ChromaExtractor::new()
+                .chroma(&audio.channels, audio.sample_rate)
+                .map_err(|source| ChromaError::InFile { path: path.to_path_buf(), source: Box::new(source) })
         }
         Kind::Midi => chroma_from_smf(&bytes).map_err(|e| e.with_path(path)),
     }

@@ -3,7 +3,17 @@
 
 use super::{JobSettings, MelodyRecord};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// Why a clip sidecar could not be read. Both name the file: a sidecar comes from disk, where a
+/// producer (or a crash, or another version) may have left anything.
+#[derive(Debug, thiserror::Error)]
+pub enum SidecarError {
+    #[error("cannot read clip sidecar {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a MelodyGen clip sidecar: {source}")]
+    Json { path: PathBuf, source: serde_json::Error },
+}
 
 /// Where the captured melody began on the host timeline, so the clip can be played against the
 /// material it was made from.
@@ -47,6 +57,18 @@ impl ClipMeta {
     /// The sidecar file next to the WAV.
     pub fn sidecar_path(&self) -> PathBuf {
         self.path.with_extension("json")
+    }
+
+    /// Reads the sidecar at `path` (a clip's `.json`).
+    pub fn read_sidecar(path: &Path) -> Result<Self, SidecarError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| SidecarError::Io { path: path.to_path_buf(), source })?;
+        Self::from_sidecar_json(&text, path)
+    }
+
+    /// Parses sidecar JSON; `path` (where it came from) is only used in the error.
+    pub fn from_sidecar_json(text: &str, path: &Path) -> Result<Self, SidecarError> {
+        serde_json::from_str(text).map_err(|source| SidecarError::Json { path: path.to_path_buf(), source })
     }
 
     /// Writes this metadata as the sidecar beside its WAV: when the clip is saved, and again

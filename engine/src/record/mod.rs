@@ -10,7 +10,7 @@ mod clip_meta;
 mod melody;
 mod settings;
 
-pub use clip_meta::{CaptureAnchor, ClipMeta};
+pub use clip_meta::{CaptureAnchor, ClipMeta, SidecarError};
 pub use melody::{note_events, MelodyError, MelodyRecord, FRAME_RATE};
 pub use settings::{
     ClipLength, GenerationParams, JobSettings, Melody, MelodySource, Note, Quant, DEFAULT_MODEL, MODEL_ENV,
