@@ -182,3 +182,29 @@ pub enum EngineError {
     Candle(#[from] candle_core::Error),
 }
 
+/// A `text_encoder` setting candle's T5 encoder cannot run, from
+/// [`TextEncoderConfig::to_t5`](crate::checkpoint::TextEncoderConfig::to_t5). Loading reports it
+/// as [`EngineError::UnsupportedConfig`] with this message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum T5ConfigError {
+    /// `feed_forward_proj` names an activation candle's T5 does not implement.
+    #[error("feed_forward_proj = {0:?} is not supported")]
+    UnsupportedFeedForward(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::TextEncoderConfig;
+
+    #[test]
+    fn an_unknown_t5_activation_is_a_typed_error_naming_the_setting() {
+        let cfg: TextEncoderConfig = serde_json::from_str(r#"{"feed_forward_proj": "gated-nope"}"#).unwrap();
+        let err = cfg.to_t5().unwrap_err();
+        assert_eq!(err, T5ConfigError::UnsupportedFeedForward("gated-nope".into()));
+        assert_eq!(err.to_string(), "feed_forward_proj = \"gated-nope\" is not supported");
+        let ok: TextEncoderConfig = serde_json::from_str(r#"{"feed_forward_proj": "gated-gelu"}"#).unwrap();
+        assert!(ok.to_t5().is_ok());
+    }
+}

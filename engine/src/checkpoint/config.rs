@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::error::EngineError;
+use crate::error::{EngineError, T5ConfigError};
 
 /// The model families this engine runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,8 +263,8 @@ pub struct TextEncoderConfig {
 
 impl TextEncoderConfig {
     /// The equivalent candle T5 config (for `candle_transformers::models::t5::T5EncoderModel`).
-    /// Errors name the unsupported setting.
-    pub fn to_t5(&self) -> Result<candle_transformers::models::t5::Config, String> {
+    /// A [`T5ConfigError`] names the unsupported setting.
+    pub fn to_t5(&self) -> Result<candle_transformers::models::t5::Config, T5ConfigError> {
         use candle_transformers::models::t5::{ActivationWithOptionalGating, Config};
         let (gated, act) = match self.feed_forward_proj.strip_prefix("gated-") {
             Some(act) => (true, act),
@@ -278,10 +278,7 @@ impl TextEncoderConfig {
         };
         let activation: candle_nn::Activation =
             serde_json::from_value(serde_json::Value::String(act.into())).map_err(|_| {
-                format!(
-                    "feed_forward_proj = {:?} is not supported",
-                    self.feed_forward_proj
-                )
+                T5ConfigError::UnsupportedFeedForward(self.feed_forward_proj.clone())
             })?;
         Ok(Config {
             vocab_size: self.vocab_size,
