@@ -50,6 +50,8 @@
 //! - [`error`]: one typed error for the engine; every message names the file, tensor or setting
 //!   at fault.
 
+#![warn(missing_docs)]
+
 pub mod checkpoint;
 pub mod chroma;
 pub mod encodec;

@@ -5,6 +5,7 @@ use std::path::Path;
 /// Multichannel audio as separate channel buffers of equal length.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Audio {
+    /// Samples per second, in Hz.
     pub sample_rate: u32,
     /// One `Vec` per channel, all of the same length.
     pub channels: Vec<Vec<f32>>,
@@ -25,12 +26,26 @@ impl Audio {
     }
 }
 
+/// Why a WAV file could not be read or written; messages name the file.
 #[derive(Debug, thiserror::Error)]
 pub enum WavError {
+    /// The file does not exist, is not a WAV, or uses an encoding hound cannot read.
     #[error("cannot read WAV file {path}: {source}")]
-    Read { path: String, source: hound::Error },
+    Read {
+        /// The file.
+        path: String,
+        /// What hound reported.
+        source: hound::Error,
+    },
+    /// The file could not be created or written.
     #[error("cannot write WAV file {path}: {source}")]
-    Write { path: String, source: hound::Error },
+    Write {
+        /// The file.
+        path: String,
+        /// What hound reported.
+        source: hound::Error,
+    },
+    /// A WAV header that declares zero channels (the file's path).
     #[error("WAV file {0} has no channels")]
     NoChannels(String),
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::error::EngineError;
+use crate::error::{EngineError, T5ConfigError};
 
 /// The model families this engine runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,9 +31,13 @@ pub struct MelodyConfig {
 /// The whole `config.json`.
 #[derive(Debug, Clone)]
 pub struct MusicgenConfig {
+    /// Which family: decides between cross-attention and the melody prefix.
     pub model_type: ModelType,
+    /// The T5 text encoder (`text_encoder`).
     pub text_encoder: TextEncoderConfig,
+    /// The EnCodec codec that turns codes into 32 kHz audio (`audio_encoder`).
     pub audio_encoder: EncodecConfig,
+    /// The MusicGen decoder (`decoder`).
     pub decoder: DecoderConfig,
     /// `Some` exactly when `model_type` is `musicgen_melody`.
     pub melody: Option<MelodyConfig>,
@@ -160,32 +164,43 @@ impl MusicgenConfig {
 /// The MusicGen decoder (`config.json` → `decoder`).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct DecoderConfig {
+    /// Codes per codebook (2048); the embedding tables have one more row, for BOS/pad.
     #[serde(default = "d::vocab")]
     pub vocab_size: usize,
+    /// Positions the sinusoidal table holds (2048): prompt prefix plus generated tokens must fit.
     #[serde(default = "d::vocab")]
     pub max_position_embeddings: usize,
+    /// Decoder layers (24 small, 48 medium/large/melody).
     #[serde(default = "d::layers")]
     pub num_hidden_layers: usize,
+    /// Width of each layer's feed-forward (`fc1` out, `fc2` in).
     #[serde(default = "d::ffn")]
     pub ffn_dim: usize,
+    /// Attention heads per layer; must divide `hidden_size`.
     #[serde(default = "d::heads")]
     pub num_attention_heads: usize,
+    /// Model width `H` (1024 small, 1536 medium/melody, 2048 large).
     #[serde(default = "d::hidden")]
     pub hidden_size: usize,
+    /// Feed-forward activation; only `"gelu"` (exact erf GELU) is supported.
     #[serde(default = "d::gelu")]
     pub activation_function: String,
+    /// Codebooks in all channels together (4 mono, 8 stereo).
     #[serde(default = "d::codebooks")]
     pub num_codebooks: usize,
     /// 1 (mono) or 2 (stereo); absent in old mono configs.
     #[serde(default = "d::one")]
     pub audio_channels: usize,
+    /// Token that fills delayed and padded cells (2048).
     #[serde(default = "d::vocab_u32")]
     pub pad_token_id: u32,
+    /// Token of the first column of every codebook row (2048).
     #[serde(default = "d::vocab_u32")]
     pub bos_token_id: u32,
     /// Present in configs but never applied by transformers for MusicGen (kept for completeness).
     #[serde(default)]
     pub scale_embedding: bool,
+    /// Whether `lm_heads` share the embedding weights (false for MusicGen; read, not applied).
     #[serde(default)]
     pub tie_word_embeddings: bool,
 }
@@ -205,38 +220,51 @@ impl DecoderConfig {
 /// The T5 text encoder (`config.json` → `text_encoder`). Defaults are t5-base's.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct TextEncoderConfig {
+    /// Tokenizer vocabulary (32128 for t5-base).
     #[serde(default = "d::t5_vocab")]
     pub vocab_size: usize,
+    /// Width of the encoder states (768); `enc_to_dec_proj` maps it to the decoder's width.
     #[serde(default = "d::t5_d_model")]
     pub d_model: usize,
+    /// Per-head width of the attention (64).
     #[serde(default = "d::t5_d_kv")]
     pub d_kv: usize,
+    /// Width of each block's feed-forward (3072).
     #[serde(default = "d::t5_d_ff")]
     pub d_ff: usize,
+    /// Encoder blocks (12).
     #[serde(default = "d::t5_layers")]
     pub num_layers: usize,
+    /// Decoder blocks of the full T5 (unused: MusicGen runs the encoder only).
     #[serde(default)]
     pub num_decoder_layers: Option<usize>,
+    /// Attention heads per block (12).
     #[serde(default = "d::t5_heads")]
     pub num_heads: usize,
+    /// Buckets of the relative position bias (32).
     #[serde(default = "d::t5_buckets")]
     pub relative_attention_num_buckets: usize,
+    /// Distance beyond which relative positions share a bucket (128).
     #[serde(default = "d::t5_max_distance")]
     pub relative_attention_max_distance: usize,
+    /// RMSNorm epsilon (1e-6).
     #[serde(default = "d::t5_eps")]
     pub layer_norm_epsilon: f64,
+    /// Feed-forward kind: `"relu"`, or `"gated-<act>"` for gated variants.
     #[serde(default = "d::t5_ffn")]
     pub feed_forward_proj: String,
+    /// Tokenizer pad id (0).
     #[serde(default)]
     pub pad_token_id: usize,
+    /// Tokenizer end-of-sequence id (1, `</s>`), appended to every prompt.
     #[serde(default = "d::one")]
     pub eos_token_id: usize,
 }
 
 impl TextEncoderConfig {
     /// The equivalent candle T5 config (for `candle_transformers::models::t5::T5EncoderModel`).
-    /// Errors name the unsupported setting.
-    pub fn to_t5(&self) -> Result<candle_transformers::models::t5::Config, String> {
+    /// A [`T5ConfigError`] names the unsupported setting.
+    pub fn to_t5(&self) -> Result<candle_transformers::models::t5::Config, T5ConfigError> {
         use candle_transformers::models::t5::{ActivationWithOptionalGating, Config};
         let (gated, act) = match self.feed_forward_proj.strip_prefix("gated-") {
             Some(act) => (true, act),
@@ -250,10 +278,7 @@ impl TextEncoderConfig {
         };
         let activation: candle_nn::Activation =
             serde_json::from_value(serde_json::Value::String(act.into())).map_err(|_| {
-                format!(
-                    "feed_forward_proj = {:?} is not supported",
-                    self.feed_forward_proj
-                )
+                T5ConfigError::UnsupportedFeedForward(self.feed_forward_proj.clone())
             })?;
         Ok(Config {
             vocab_size: self.vocab_size,
@@ -284,53 +309,75 @@ impl TextEncoderConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PadMode {
+    /// Mirror the signal about its edge sample, excluding it (MusicGen's codec).
     Reflect,
+    /// Pad with zeros.
     Constant,
+    /// Repeat the edge sample.
     Replicate,
 }
 
 /// The EnCodec audio codec (`config.json` → `audio_encoder`). Defaults are encodec_32khz's.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct EncodecConfig {
+    /// Audio sample rate in Hz (32000).
     #[serde(default = "d::sr")]
     pub sampling_rate: usize,
+    /// Channels the codec decodes at once (1; stereo models run it once per channel).
     #[serde(default = "d::one")]
     pub audio_channels: usize,
+    /// Whether the codec rescales audio by a per-clip norm (false; true is rejected).
     #[serde(default)]
     pub normalize: bool,
+    /// Width of the latent the quantizer produces and the decoder reads (128).
     #[serde(default = "d::enc_hidden")]
     pub hidden_size: usize,
     /// Defaults to `hidden_size` (transformers does the same).
     #[serde(default)]
     pub codebook_dim: Option<usize>,
+    /// Codes per codebook (2048); must equal the decoder's `vocab_size`.
     #[serde(default = "d::vocab")]
     pub codebook_size: usize,
+    /// Channels of the last convolution before the output (64); doubles at each upsampling stage.
     #[serde(default = "d::filters")]
     pub num_filters: usize,
+    /// Residual blocks per upsampling stage (1).
     #[serde(default = "d::one")]
     pub num_residual_layers: usize,
+    /// Strides of the upsampling stages (`[8, 5, 4, 4]`); their product is the hop.
     #[serde(default = "d::ratios")]
     pub upsampling_ratios: Vec<usize>,
+    /// Weight parametrisation; only `"weight_norm"` is supported.
     #[serde(default = "d::weight_norm")]
     pub norm_type: String,
+    /// Kernel of the first convolution (7).
     #[serde(default = "d::seven")]
     pub kernel_size: usize,
+    /// Kernel of the last convolution (7).
     #[serde(default = "d::seven")]
     pub last_kernel_size: usize,
+    /// Kernel of the first convolution in each residual block (3).
     #[serde(default = "d::three")]
     pub residual_kernel_size: usize,
+    /// Dilation growth between residual layers of a stage (2).
     #[serde(default = "d::two")]
     pub dilation_growth_rate: usize,
+    /// Causal convolutions (false; true is rejected).
     #[serde(default)]
     pub use_causal_conv: bool,
+    /// Padding of the non-causal convolutions (reflect).
     #[serde(default = "d::reflect")]
     pub pad_mode: PadMode,
+    /// Channel compression in the residual blocks (2).
     #[serde(default = "d::two")]
     pub compress: usize,
+    /// Layers of the LSTM after the first convolution (2).
     #[serde(default = "d::two")]
     pub num_lstm_layers: usize,
+    /// Bandwidths in kbps the codec was trained for; the last one sets the quantizer count.
     #[serde(default = "d::bandwidths")]
     pub target_bandwidths: Vec<f64>,
+    /// Convolutional residual shortcuts (false; true is rejected).
     #[serde(default)]
     pub use_conv_shortcut: bool,
 }

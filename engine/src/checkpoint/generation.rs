@@ -12,24 +12,34 @@ use crate::error::EngineError;
 /// the published MusicGen files; `top_k` absent means transformers' default of 50.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct GenerationConfig {
+    /// Whether the checkpoint samples (true) or decodes greedily.
     #[serde(default = "yes")]
     pub do_sample: bool,
+    /// Classifier-free guidance scale (3.0); 1 turns guidance off.
     #[serde(default = "three")]
     pub guidance_scale: f64,
+    /// Total length in tokens, BOS column included (1500 = 30 s).
     #[serde(default = "max_length")]
     pub max_length: usize,
+    /// Tokens to generate, when set (overrides `max_length`).
     #[serde(default)]
     pub max_new_tokens: Option<usize>,
+    /// Top-k filter; absent means transformers' default of 50.
     #[serde(default)]
     pub top_k: Option<usize>,
+    /// Nucleus (top-p) filter, when set.
     #[serde(default)]
     pub top_p: Option<f64>,
+    /// Softmax temperature, when set (1.0 otherwise).
     #[serde(default)]
     pub temperature: Option<f64>,
+    /// Beginning-of-sequence code (2048).
     #[serde(default = "special")]
     pub bos_token_id: u32,
+    /// Code filling delayed and padded cells (2048).
     #[serde(default = "special")]
     pub pad_token_id: u32,
+    /// The code of the first decoder column (2048).
     #[serde(default = "special")]
     pub decoder_start_token_id: u32,
 }

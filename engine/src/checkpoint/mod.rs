@@ -36,6 +36,7 @@ use crate::error::EngineError;
 pub struct Checkpoint {
     /// The model folder.
     pub dir: PathBuf,
+    /// The parsed and validated `config.json`.
     pub config: MusicgenConfig,
     /// Defaults from `generation_config.json` (published defaults when the file is absent).
     pub generation: GenerationConfig,

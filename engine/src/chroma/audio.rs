@@ -26,6 +26,7 @@ impl Default for ChromaExtractor {
 }
 
 impl ChromaExtractor {
+    /// An extractor with its FFT plan and filter bank built (the costly part: make one and keep it).
     pub fn new() -> Self {
         Self {
             spectrogram: PowerSpectrogram::new(N_FFT, HOP),

@@ -25,17 +25,23 @@ use super::{Chroma, ChromaError, HOP, MAX_FRAMES, SAMPLE_RATE};
 pub struct NoteEvent {
     /// Position in samples from the start of the captured melody, at the host rate.
     pub sample: u64,
+    /// Note-on or note-off, and which note.
     pub kind: NoteEventKind,
 }
 
+/// What a [`NoteEvent`] does to a note.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoteEventKind {
     /// A note-on with velocity 0 is treated as a note-off (MIDI running-status convention).
     On {
+        /// MIDI note number (60 = middle C).
         note: u8,
+        /// MIDI velocity, 1..=127 (0 means note-off).
         velocity: u8,
     },
+    /// The note stops sounding.
     Off {
+        /// MIDI note number.
         note: u8,
     },
 }

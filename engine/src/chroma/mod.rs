@@ -97,32 +97,55 @@ impl Chroma {
 /// Errors name the file (or "host notes" / "MIDI data") so a producer knows what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ChromaError {
+    /// A melody file could not be read.
     #[error("cannot read melody file {path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
+    /// A melody file whose contents are neither RIFF/WAVE nor `MThd` (whatever its extension).
     #[error(
         "melody file {path} is neither a WAV nor a standard MIDI file (expected a .wav or .mid)"
     )]
-    UnknownFormat { path: PathBuf },
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A WAV melody file could not be decoded.
     #[error(transparent)]
     Wav(#[from] crate::wav::WavError),
+    /// MIDI data that does not parse as a standard MIDI file.
     #[error("cannot parse MIDI {origin}: {source}")]
     Midi {
+        /// The file's path, or "MIDI data" for bytes.
         origin: String,
+        /// What midly reported.
         source: midly::Error,
     },
+    /// A MIDI file timed in SMPTE frames rather than ticks per quarter note.
     #[error("MIDI {origin} uses SMPTE timecode timing, which is not supported; re-export it with metrical (PPQ) timing")]
-    MidiTimecode { origin: String },
+    MidiTimecode {
+        /// The file's path, or "MIDI data" for bytes.
+        origin: String,
+    },
+    /// The melody (MIDI file or host notes) has no pitched note to follow.
     #[error("the melody ({origin}) contains no notes")]
-    NoNotes { origin: String },
+    NoNotes {
+        /// The file's path, "MIDI data" or "host notes".
+        origin: String,
+    },
+    /// Melody audio with no samples.
     #[error("the melody audio is empty (0 samples)")]
     EmptyAudio,
+    /// Melody audio whose channels differ in length.
     #[error("melody audio has channels of different lengths")]
     UnequalChannels,
+    /// A sample rate of 0 Hz was given for melody audio or host notes.
     #[error("sample rate must be positive")]
     ZeroSampleRate,
+    /// Converting melody audio to 32 kHz failed.
     #[error(transparent)]
     Resample(#[from] crate::resample::ResampleError),
     /// A melody file read fine but its audio could not be analysed (empty, zero rate, a rate

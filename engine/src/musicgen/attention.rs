@@ -20,10 +20,14 @@ pub type KvCache = candle_nn::kv_cache::KvCache;
 /// Precomputed cross-attention keys and values `(B, heads, T_enc, head_dim)`.
 #[derive(Debug, Clone)]
 pub struct CrossKv {
+    /// Keys `(B, heads, T_enc, head_dim)`.
     pub k: Tensor,
+    /// Values `(B, heads, T_enc, head_dim)`.
     pub v: Tensor,
 }
 
+/// One attention block (`q/k/v/out_proj`, `(hidden, hidden)` each), used for the decoder's
+/// self-attention and, in text models, its cross-attention on the T5 states.
 #[derive(Debug, Clone)]
 pub struct Attention {
     q_proj: QLinear,

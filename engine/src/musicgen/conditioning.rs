@@ -66,10 +66,20 @@ impl TextEncoder {
 #[derive(Debug, Clone)]
 pub enum Conditioning {
     /// Cross-attention states `(B', T, H)` and the real length of each row (0 = all-zero row).
-    CrossAttention { states: Tensor, valid: Vec<usize> },
+    CrossAttention {
+        /// Projected T5 states `(B', T, H)`, zero past each row's length.
+        states: Tensor,
+        /// Real positions per row.
+        valid: Vec<usize>,
+    },
     /// A prefix `(B', P, H)` fed in front of the first decoder input; `text_len` of its `P`
     /// positions are the (padded) prompt, the rest the tiled chroma.
-    Prefix { prefix: Tensor, text_len: usize },
+    Prefix {
+        /// The prefix `(B', P, H)`.
+        prefix: Tensor,
+        /// Positions of the prefix that are the (padded) prompt.
+        text_len: usize,
+    },
 }
 
 impl Conditioning {
@@ -112,6 +122,7 @@ impl Projections {
         Ok(Self { text, chroma, dtype: vb.dtype(), device: vb.device().clone() })
     }
 
+    /// Whether it has the chroma projection (MusicGen-Melody).
     pub fn is_melody(&self) -> bool {
         self.chroma.is_some()
     }

@@ -79,6 +79,10 @@ pub struct DecoderCache {
     past: usize,
 }
 
+/// The MusicGen decoder: summed codebook embeddings + sinusoidal positions, pre-LN transformer
+/// layers (self-attention, cross-attention in text models, GELU feed-forward) and one LM head per
+/// codebook. Stepped with a [`DecoderCache`]; generation drives it through
+/// [`super::GenerationState`].
 #[derive(Debug, Clone)]
 pub struct Decoder {
     cfg: DecoderConfig,
@@ -130,6 +134,7 @@ impl Decoder {
         })
     }
 
+    /// The `decoder` section of config.json it was built from.
     pub fn config(&self) -> &DecoderConfig {
         &self.cfg
     }
@@ -139,10 +144,12 @@ impl Decoder {
         &self.quant
     }
 
+    /// Dtype of its embeddings, activations and logits (f32 on the CPU; f16/bf16 on a GPU).
     pub fn dtype(&self) -> DType {
         self.dtype
     }
 
+    /// The device its weights live on.
     pub fn device(&self) -> &Device {
         &self.device
     }

@@ -49,10 +49,12 @@ impl DelayPattern {
         2 * (num_codebooks / channels.max(1)).max(1) - 2
     }
 
+    /// Token rows `K` across all channels (4 mono, 8 stereo).
     pub fn num_codebooks(&self) -> usize {
         self.num_codebooks
     }
 
+    /// Audio channels (1 mono, 2 stereo).
     pub fn channels(&self) -> usize {
         self.channels
     }

@@ -19,7 +19,9 @@ use crate::error::EngineError;
 /// Where a generation stands: `step` of `total` decoder steps done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
+    /// Decoder steps done.
     pub step: usize,
+    /// Decoder steps in the whole generation (`max_new_tokens`).
     pub total: usize,
 }
 
@@ -99,6 +101,7 @@ impl<'m> GenerationState<'m> {
         })
     }
 
+    /// The delay pattern of the token grid being filled.
     pub fn pattern(&self) -> &DelayPattern {
         &self.pattern
     }
@@ -108,6 +111,7 @@ impl<'m> GenerationState<'m> {
         self.pattern.len() - 1
     }
 
+    /// Whether every step has run (the grid is complete and [`Self::codes`] final).
     pub fn is_done(&self) -> bool {
         self.step >= self.total_steps()
     }

@@ -59,6 +59,9 @@ impl Default for LoadOptions {
     }
 }
 
+/// A loaded MusicGen or MusicGen-Melody model: T5 text encoder, conditioning projections,
+/// decoder and EnCodec codec, ready to generate. Immutable once loaded, so one instance can serve
+/// several generations (`&self` everywhere).
 pub struct MusicGen {
     config: MusicgenConfig,
     text: TextEncoder,
@@ -130,6 +133,7 @@ impl MusicGen {
     }
 
 
+    /// Output sample rate in Hz (32000, the codec's).
     pub fn sample_rate(&self) -> u32 {
         self.sample_rate
     }
@@ -139,10 +143,12 @@ impl MusicGen {
         self.config.decoder.audio_channels
     }
 
+    /// Whether the model follows a melody (MusicGen-Melody) and so accepts chroma.
     pub fn is_melody(&self) -> bool {
         self.config.melody.is_some()
     }
 
+    /// The checkpoint's config.json.
     pub fn config(&self) -> &MusicgenConfig {
         &self.config
     }
@@ -158,14 +164,17 @@ impl MusicGen {
         &self.codec
     }
 
+    /// The decoder, for teacher-forced logits and parity checks.
     pub fn decoder(&self) -> &Decoder {
         &self.decoder
     }
 
+    /// The projections from T5 states and chroma to the decoder's width.
     pub fn projections(&self) -> &Projections {
         &self.projections
     }
 
+    /// The T5 text encoder (always f32).
     pub fn text_encoder(&self) -> &TextEncoder {
         &self.text
     }

@@ -127,7 +127,9 @@ pub struct Fallback {
     pub name: String,
     /// `(out, in)`.
     pub shape: (usize, usize),
+    /// The format asked for.
     pub wanted: Quant,
+    /// The format used instead (the first down the chain whose block size divides the inner size).
     pub got: Quant,
 }
 
@@ -135,19 +137,25 @@ pub struct Fallback {
 /// each format, their bytes, and every fallback.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct QuantReport {
+    /// The format asked for at load.
     pub requested: Quant,
     /// Layers stored in f32, q8_0, q4k.
     pub f32_layers: usize,
+    /// Layers stored as q8_0 (8-bit blocks of 32).
     pub q8_0_layers: usize,
+    /// Layers stored as q4k (4-bit super-blocks of 256).
     pub q4k_layers: usize,
     /// Bytes of the linear layers' weights as stored (quantized blocks or f32).
     pub weight_bytes: usize,
     /// Bytes the same layers take in f32.
     pub f32_bytes: usize,
+    /// The layers stored in another format than the one asked for.
     pub fallbacks: Vec<Fallback>,
 }
 
 impl QuantReport {
+    /// Linear layers of the decoder (attention projections, feed-forward, LM heads), all formats
+    /// together.
     pub fn layers(&self) -> usize {
         self.f32_layers + self.q8_0_layers + self.q4k_layers
     }
@@ -238,10 +246,12 @@ pub struct Quantizer {
 }
 
 impl Quantizer {
+    /// A quantizer storing every layer as `quant` (or its fallback) with an empty report.
     pub fn new(quant: Quant) -> Self {
         Self { report: QuantReport { requested: quant, ..Default::default() } }
     }
 
+    /// The format asked for.
     pub fn requested(&self) -> Quant {
         self.report.requested
     }
@@ -284,6 +294,7 @@ impl Quantizer {
         Ok(QLinear { weight: Weight::Own(own), format })
     }
 
+    /// The report of every layer built so far.
     pub fn finish(self) -> QuantReport {
         self.report
     }

@@ -107,6 +107,7 @@ impl fmt::Display for Quant {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown quantization {given:?}: choose one of f32, q8_0 (8-bit), q4k (4-bit)")]
 pub struct UnknownQuant {
+    /// The name as given.
     pub given: String,
 }
 

@@ -16,7 +16,9 @@ pub const MAX_SECONDS: f64 = 30.0;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Prompt {
+    /// A prompt to tokenise with the checkpoint's tokenizer.json.
     Text(String),
+    /// T5 token ids, `</s>` (1) included.
     TokenIds(Vec<u32>),
 }
 
@@ -24,14 +26,17 @@ pub enum Prompt {
 /// temperature 1, guidance 3, 10 s.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerationRequest {
+    /// The text condition.
     pub text: Prompt,
     /// Decoder steps, as transformers' `max_new_tokens` (frames = this + 1 − codebooks per channel).
     pub max_new_tokens: usize,
+    /// Seed of the sampler: the same seed and settings give the same take.
     pub seed: u64,
     /// 0 = off.
     pub top_k: usize,
     /// Nucleus mass in (0, 1); 0 (or ≥ 1) = off.
     pub top_p: f32,
+    /// Softmax temperature; must be positive.
     pub temperature: f32,
     /// Classifier-free guidance scale; ≤ 1 switches guidance off (a batch of one).
     pub guidance: f32,
@@ -60,6 +65,7 @@ impl GenerationRequest {
         Self { max_new_tokens, top_k: 0, guidance, greedy: true, ..Self::new(text, 0) }
     }
 
+    /// The token-picking part of the request.
     pub fn sampling(&self) -> SamplingConfig {
         SamplingConfig { top_k: self.top_k, top_p: self.top_p, temperature: self.temperature, greedy: self.greedy }
     }

@@ -12,8 +12,11 @@ use rand_chacha::ChaCha20Rng;
 /// How to pick tokens. `top_k == 0` and `top_p` outside `(0, 1)` switch those filters off.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SamplingConfig {
+    /// Keep the `k` most likely tokens (ties at the boundary kept); 0 = off.
     pub top_k: usize,
+    /// Nucleus mass: keep the most likely tokens whose probability reaches it; 0 or ≥ 1 = off.
     pub top_p: f32,
+    /// Softmax temperature (divides the logits); must be positive and finite.
     pub temperature: f32,
     /// Take the arg-max and ignore the other fields (what the parity tests use).
     pub greedy: bool,
@@ -30,10 +33,12 @@ pub struct Sampler {
 }
 
 impl Sampler {
+    /// A picker for one generation, its ChaCha20 stream seeded with `seed`.
     pub fn new(config: SamplingConfig, seed: u64) -> Self {
         Self { config, rng: ChaCha20Rng::seed_from_u64(seed), probs: Vec::new(), order: Vec::new() }
     }
 
+    /// The settings it samples with.
     pub fn config(&self) -> &SamplingConfig {
         &self.config
     }

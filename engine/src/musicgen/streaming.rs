@@ -20,7 +20,9 @@ use crate::wav::Audio;
 /// `start` of the clip. Chunks come in order and without gaps.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AudioChunk {
+    /// Position of the chunk's first sample in the clip, in samples at the model rate.
     pub start: usize,
+    /// The chunk's audio (model rate, one channel per model channel).
     pub audio: Audio,
     /// Whether this is the clip's last chunk.
     pub last: bool,

@@ -34,15 +34,19 @@ pub struct CaptureAnchor {
 pub struct ClipMeta {
     /// The WAV file.
     pub path: PathBuf,
+    /// The prompt and every setting the clip was made with.
     pub settings: JobSettings,
     /// The folder the model was loaded from (the resolved form of `settings.model`).
     pub model_dir: Option<PathBuf>,
+    /// The length asked for, in seconds.
     pub seconds: f32,
     /// Sample rate of the WAV file (the host rate when it was made).
     pub sample_rate: u32,
+    /// Frames in the WAV file (samples per channel, at `sample_rate`).
     pub frames: u64,
     /// Rate the model generated at.
     pub model_rate: u32,
+    /// Where the captured melody began on the host timeline.
     pub anchor: CaptureAnchor,
     /// Creation time, RFC 3339 UTC.
     pub created: String,

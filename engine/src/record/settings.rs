@@ -27,6 +27,7 @@ pub enum MelodySource {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClipLength {
+    /// A length in seconds.
     Seconds(f32),
     /// Bars at the host's tempo and time signature; falls back to 4/4 at 120 BPM when the host
     /// does not report them.
@@ -52,7 +53,9 @@ impl ClipLength {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct JobSettings {
+    /// The text prompt given to T5.
     pub prompt: String,
+    /// Every other setting (flattened into the same JSON object).
     #[serde(flatten)]
     pub params: GenerationParams,
 }
@@ -64,6 +67,7 @@ pub struct JobSettings {
 pub struct GenerationParams {
     /// A model folder or a Hugging Face repository id (resolved through the local HF cache).
     pub model: String,
+    /// How long the clip should be.
     pub length: ClipLength,
     /// The seed of the next generation. While [`Self::seed_locked`] is off, every job draws a
     /// fresh one and stores it back here (and in the clip's sidecar), so any result can be
@@ -71,12 +75,17 @@ pub struct GenerationParams {
     pub seed: u64,
     /// Reuse [`Self::seed`] for every generation instead of drawing a new one.
     pub seed_locked: bool,
+    /// Top-k filter; 0 = off.
     pub top_k: usize,
+    /// Nucleus (top-p) mass; 0 (or ≥ 1) = off.
     pub top_p: f32,
+    /// Softmax temperature; must be positive.
     pub temperature: f32,
     /// Classifier-free guidance scale.
     pub guidance: f32,
+    /// Arg-max decoding; the seed and sampling settings are then ignored.
     pub greedy: bool,
+    /// Where the melody comes from (audio input, MIDI notes, or none).
     pub melody_source: MelodySource,
     /// Play the clip while it is being generated, piece by piece as the engine decodes it: the
     /// setting the plugin's preview reads (the engine's part is [`crate::musicgen::StreamingDecoder`]).
@@ -125,25 +134,35 @@ impl Default for GenerationParams {
 /// One note received as MIDI, in samples from the start of the capture.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Note {
+    /// First sample of the note, from the start of the capture.
     pub start: u64,
+    /// Sample after the note's last (`[start, end)`).
     pub end: u64,
+    /// MIDI note number (60 = middle C).
     pub key: u8,
+    /// Velocity as the host reports it, 0..1.
     pub velocity: f32,
 }
 
 /// The captured melody, copied off the audio thread.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Melody {
+    /// No melody was captured (or none is wanted): the generation follows the text only.
     None,
     /// Mono audio at `sample_rate`.
     Audio {
+        /// The captured samples, mono.
         samples: Vec<f32>,
+        /// Their sample rate in Hz (the host rate).
         sample_rate: u32,
     },
     /// Notes over `frames` samples at `sample_rate`.
     Notes {
+        /// The notes, in capture order.
         notes: Vec<Note>,
+        /// Length of the capture in samples (notes still held end here).
         frames: u64,
+        /// The host sample rate in Hz the positions count in.
         sample_rate: u32,
     },
     /// The conditioning a clip was made with, replayed exactly ("Use these settings again",

@@ -48,28 +48,57 @@ pub const MAX_EXACT_PHASES: usize = 4096;
 /// Input frames handed to rubato per call.
 const CHUNK: usize = 4096;
 
+/// Why a resampler could not be made or used.
 #[derive(Debug, thiserror::Error)]
 pub enum ResampleError {
+    /// A sample rate of 0 Hz.
     #[error("sample rates must be positive (from {from} Hz to {to} Hz)")]
-    ZeroRate { from: u32, to: u32 },
+    ZeroRate {
+        /// Input rate in Hz.
+        from: u32,
+        /// Output rate in Hz.
+        to: u32,
+    },
+    /// A resampler needs at least one channel.
     #[error("a resampler needs at least one channel")]
     NoChannels,
+    /// Audio with another channel count than the resampler was made for.
     #[error("resampler was made for {expected} channel(s) but got {got}")]
-    ChannelCount { expected: usize, got: usize },
+    ChannelCount {
+        /// Channels the resampler was made for.
+        expected: usize,
+        /// Channels given.
+        got: usize,
+    },
+    /// Channels of different lengths in one call.
     #[error("channels have different lengths ({first} and {other} frames)")]
-    UnequalChannels { first: usize, other: usize },
+    UnequalChannels {
+        /// Frames of the first channel.
+        first: usize,
+        /// Frames of the first channel that differs.
+        other: usize,
+    },
+    /// rubato refused the rate pair.
     #[error("cannot build the {from} Hz → {to} Hz resampler: {source}")]
     Construction {
+        /// Input rate in Hz.
         from: u32,
+        /// Output rate in Hz.
         to: u32,
+        /// What rubato reported.
         source: rubato::ResamplerConstructionError,
     },
+    /// A [`StreamResampler`] got audio after [`StreamResampler::finish`].
     #[error("audio pushed into a streaming resampler after it was finished")]
     Finished,
+    /// rubato failed while resampling (a bug here rather than in the input).
     #[error("resampling {from} Hz → {to} Hz failed: {source}")]
     Process {
+        /// Input rate in Hz.
         from: u32,
+        /// Output rate in Hz.
         to: u32,
+        /// What rubato reported.
         source: rubato::ResampleError,
     },
 }

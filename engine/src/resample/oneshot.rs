@@ -43,14 +43,17 @@ impl Resampler {
         })
     }
 
+    /// Input rate in Hz.
     pub fn from_rate(&self) -> u32 {
         self.from
     }
 
+    /// Output rate in Hz.
     pub fn to_rate(&self) -> u32 {
         self.to
     }
 
+    /// Channels it was made for.
     pub fn channels(&self) -> usize {
         self.channels
     }

@@ -43,6 +43,7 @@ impl StreamResampler {
         })
     }
 
+    /// Output rate in Hz.
     pub fn to_rate(&self) -> u32 {
         self.resampler.to
     }

@@ -62,11 +62,13 @@ pub struct RemoteFile {
 /// What a download will fetch: a repo at one commit, and its files.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
+    /// The repo id, `owner/name`.
     pub repo: String,
     /// The revision asked for (a branch such as `main`, a tag or a commit).
     pub revision: String,
     /// The commit it points to now; files are fetched from that commit.
     pub commit: String,
+    /// Every file to fetch, in download order.
     pub files: Vec<RemoteFile>,
 }
 
@@ -84,11 +86,15 @@ pub struct DownloadProgress {
     pub file: String,
     /// Its position in the plan, from 0.
     pub file_index: usize,
+    /// Files in the plan.
     pub file_count: usize,
+    /// Bytes of the current file received so far.
     pub file_done: u64,
+    /// Size of the current file in bytes (bytes received so far when the hub did not say).
     pub file_size: u64,
     /// Bytes of the whole model present so far (files already in the cache count as done).
     pub done: u64,
+    /// Bytes of the whole model (the sum of the known file sizes).
     pub total: u64,
     /// Bytes actually received over the network so far (for a speed figure).
     pub transferred: u64,
