@@ -185,7 +185,7 @@ impl EncodecDecoder {
     }
 
     /// An upper bound, in code frames, on how far (either way) an output sample of
-    /// [`Self::synthesize`] reaches into its input: the receptive field of the convolutional
+    /// `synthesize` reaches into its input: the receptive field of the convolutional
     /// stack, walked back from the output. Through a stage, the residual convs add their pads
     /// (in that stage's samples); the transposed conv maps `r` output samples to at most
     /// `⌈r/s⌉ + 2` input samples (an output block depends on its own input frame and the one

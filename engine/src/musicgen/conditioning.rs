@@ -69,7 +69,7 @@ pub enum Conditioning {
     CrossAttention {
         /// Projected T5 states `(B', T, H)`, zero past each row's length.
         states: Tensor,
-        /// Real positions per row.
+        /// Real (unpadded) positions per row; 0 for the unconditional rows.
         valid: Vec<usize>,
     },
     /// A prefix `(B', P, H)` fed in front of the first decoder input; `text_len` of its `P`

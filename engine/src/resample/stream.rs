@@ -7,7 +7,7 @@ use super::{ResampleError, Resampler, CHUNK};
 
 /// Resamples a clip that arrives in pieces (the worker's streaming preview), giving exactly the
 /// samples [`Resampler::process`] gives for the whole clip: the same virtual input stream
-/// (lead-in zeros, the clip, zeros) is cut into the same [`CHUNK`]-sized blocks, whatever the
+/// (lead-in zeros, the clip, zeros) is cut into the same `CHUNK`-sized blocks, whatever the
 /// sizes of the pieces, so piece boundaries cannot click and the pieces concatenated are
 /// bit-identical to the one-shot result. Output lags the input by up to one block (128 ms at
 /// 32 kHz) plus the filter's half-length; [`Self::finish`] flushes the rest.
