@@ -178,10 +178,9 @@ mod tests {
     use melodygen_engine::record::CaptureAnchor;
     use melodygen_engine::record::JobSettings;
 
-    #[test]
-    fn loading_a_clip_list_flags_a_reload_and_round_trips() {
-        let list = ClipList::default();
-        let meta = ClipMeta {
+    /// A two-second clip at /clips/a.wav, as the worker records it.
+    fn clip_meta() -> ClipMeta {
+        ClipMeta {
             path: "/clips/a.wav".into(),
             settings: JobSettings::default(),
             model_dir: None,
@@ -192,7 +191,13 @@ mod tests {
             anchor: CaptureAnchor::default(),
             created: "2026-01-01T00:00:00Z".into(),
             melody: None,
-        };
+        }
+    }
+
+    #[test]
+    fn loading_a_clip_list_flags_a_reload_and_round_trips() {
+        let list = ClipList::default();
+        let meta = clip_meta();
         list.push(meta.clone());
         assert!(!list.reloaded.load(Ordering::Relaxed));
         let saved = list.map(|v| serde_json::to_string(v).unwrap());
@@ -205,18 +210,7 @@ mod tests {
     #[test]
     fn every_edit_of_the_clip_list_counts_as_a_change() {
         let list = ClipList::default();
-        let mut meta = ClipMeta {
-            path: "/clips/a.wav".into(),
-            settings: JobSettings::default(),
-            model_dir: None,
-            seconds: 2.0,
-            sample_rate: 48_000,
-            frames: 96_000,
-            model_rate: 32_000,
-            anchor: CaptureAnchor::default(),
-            created: "2026-01-01T00:00:00Z".into(),
-            melody: None,
-        };
+        let mut meta = clip_meta();
         let mut last = list.changes();
         let mut changed = |what: &str| {
             let now = list.changes();
